@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using ActorVault.Memory.Interop;
+
+namespace ActorVault.Memory;
+
+/// <summary>
+/// One mapping carved into equal slots, each slot one or more whole pages with a PROT_NONE guard
+/// page after it (and one before the first): <c>[guard][slot 0][guard][slot 1][guard]…</c>.
+/// A buffer sits at the end of its slot, so a one-byte overrun faults on the guard page.
+/// </summary>
+internal sealed unsafe class SecretArena
+{
+    private readonly SecretMemoryPool _pool;
+    private readonly nint _base;
+    private readonly nuint _mapBytes;
+    private readonly int[] _free;
+    private int _freeCount;
+    private readonly SecretHandle?[] _owners;
+
+    internal SecretArena(SecretMemoryPool pool, int slotPages, int slotCount, SecretMemoryBacking backing, bool locked, nint mapBase, nuint mapBytes)
+    {
+        _pool = pool;
+        SlotPages = slotPages;
+        SlotCount = slotCount;
+        Backing = backing;
+        IsLocked = locked;
+        _base = mapBase;
+        _mapBytes = mapBytes;
+        _owners = new SecretHandle?[slotCount];
+        _free = new int[slotCount];
+        for (int i = 0; i < slotCount; i++)
+        {
+            _free[i] = slotCount - 1 - i;
+        }
+
+        _freeCount = slotCount;
+    }
+
+    internal int SlotPages { get; }
+
+    internal int SlotCount { get; }
+
+    internal SecretMemoryBacking Backing { get; }
+
+    internal bool IsLocked { get; }
+
+    internal nint Base => _base;
+
+    internal nuint MapBytes => _mapBytes;
+
+    internal static int PageSize { get; } = Environment.SystemPageSize;
+
+    internal nuint SlotBytes => (nuint)(SlotPages * PageSize);
+
+    internal long LockedBytes => IsLocked ? (long)SlotBytes * SlotCount : 0;
+
+    /// <summary>Start of slot <paramref name="index"/>: one guard page, then (slot + guard) strides.</summary>
+    internal nint SlotAddress(int index) => SlotAddress(_base, SlotPages, index);
+
+    internal static nint SlotAddress(nint mapBase, int slotPages, int index) => mapBase + PageSize + (index * (slotPages + 1) * PageSize);
+
+    internal static nuint MappingBytes(int slotPages, int slotCount) => (nuint)((1 + (slotCount * (slotPages + 1))) * PageSize);
+
+    /// <summary>Takes a free slot, or returns -1. Caller holds the pool's lock for this size class.</summary>
+    internal int TryTakeSlot()
+    {
+        if (_freeCount == 0)
+        {
+            return -1;
+        }
+
+        int slot = _free[--_freeCount];
+        if (_pool.Options.ProtectIdleSlots)
+        {
+            Protect(slot, Libc.PROT_READ | Libc.PROT_WRITE);
+        }
+
+        return slot;
+    }
+
+    internal void SetOwner(int slot, SecretHandle owner) => Volatile.Write(ref _owners[slot], owner);
+
+    /// <summary>Zeroes the whole slot, makes it idle again and returns it to the free list.</summary>
+    internal void ReturnSlot(int slot)
+    {
+        CryptographicOperations.ZeroMemory(new Span<byte>((void*)SlotAddress(slot), (int)SlotBytes));
+        Volatile.Write(ref _owners[slot], null);
+        if (_pool.Options.ProtectIdleSlots)
+        {
+            Protect(slot, Libc.PROT_NONE);
+        }
+
+        _free[_freeCount++] = slot;
+    }
+
+    internal int FreeSlots => _freeCount;
+
+    /// <summary>Zeroes every live buffer in this arena. Lock-free: safe from signal and crash handlers.</summary>
+    internal int ZeroAllLive(string reason)
+    {
+        int zeroed = 0;
+        for (int i = 0; i < _owners.Length; i++)
+        {
+            SecretHandle? owner = Volatile.Read(ref _owners[i]);
+            if (owner is not null && owner.TryEmergencyWipe(reason))
+            {
+                zeroed++;
+            }
+        }
+
+        return zeroed;
+    }
+
+    private void Protect(int slot, int protection)
+    {
+        if (Libc.mprotect(SlotAddress(slot), SlotBytes, protection) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new SecretMemoryException($"mprotect of a secret slot failed: {Libc.Describe(errno)}.");
+        }
+    }
+}
