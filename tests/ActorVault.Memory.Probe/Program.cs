@@ -98,6 +98,7 @@ internal static unsafe class Program
             release.Release();
         });
 
+        Out($"STARTED pid={Environment.ProcessId}");
         var options = new SecretReadOptions { MaxBytes = int.Parse(Arg(args, "--max", "4096"), System.Globalization.CultureInfo.InvariantCulture), Prompt = "Secret: " };
         string source = Arg(args, "--source", "pipe");
         SecretBuffer? secret = null;

@@ -208,7 +208,12 @@ internal static unsafe class TerminalSecretReader
             }
 
             _signals.Add(PosixSignalRegistration.Create(PosixSignal.SIGTSTP, _ => Restore()));
-            _signals.Add(PosixSignalRegistration.Create(PosixSignal.SIGCONT, _ => ApplyNoEcho()));
+            _signals.Add(PosixSignalRegistration.Create(PosixSignal.SIGCONT, context =>
+            {
+                // Cancel: the runtime's own SIGCONT action re-applies the modes it saved, with echo on.
+                context.Cancel = true;
+                ApplyNoEcho();
+            }));
             ApplyNoEcho();
         }
 
