@@ -15,6 +15,16 @@ public static unsafe class SecretReaders
     public static SecretBuffer ReadFromTerminal(SecretReadOptions? options = null, CancellationToken cancellationToken = default) =>
         TerminalSecretReader.Read(options ?? new SecretReadOptions(), cancellationToken);
 
+    /// <summary>True when standard input is a terminal.</summary>
+    public static bool StandardInputIsTerminal => Libc.isatty(0) == 1;
+
+    /// <summary>
+    /// Reads from the terminal (echo off) when standard input is a terminal, otherwise from standard
+    /// input (a pipe or a file): what a command-line tool asking for a password should do.
+    /// </summary>
+    public static SecretBuffer ReadFromTerminalOrStandardInput(SecretReadOptions? options = null, CancellationToken cancellationToken = default) =>
+        StandardInputIsTerminal ? ReadFromTerminal(options, cancellationToken) : ReadFromStandardInput(options);
+
     /// <summary>Reads from an open file descriptor, to end of input (or the first newline).</summary>
     public static SecretBuffer ReadFromFileDescriptor(int fd, SecretReadOptions? options = null)
     {
