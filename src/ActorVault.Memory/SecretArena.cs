@@ -18,9 +18,10 @@ internal sealed unsafe class SecretArena
     private int _freeCount;
     private readonly SecretHandle?[] _owners;
 
-    internal SecretArena(SecretMemoryPool pool, int slotPages, int slotCount, SecretMemoryBacking backing, bool locked, nint mapBase, nuint mapBytes)
+    internal SecretArena(SecretMemoryPool pool, Lock gate, int slotPages, int slotCount, SecretMemoryBacking backing, bool locked, nint mapBase, nuint mapBytes)
     {
         _pool = pool;
+        Gate = gate;
         SlotPages = slotPages;
         SlotCount = slotCount;
         Backing = backing;
@@ -36,6 +37,9 @@ internal sealed unsafe class SecretArena
 
         _freeCount = slotCount;
     }
+
+    /// <summary>The lock of this arena's size class; guards the free list.</summary>
+    internal Lock Gate { get; }
 
     internal int SlotPages { get; }
 
@@ -81,10 +85,13 @@ internal sealed unsafe class SecretArena
 
     internal void SetOwner(int slot, SecretHandle owner) => Volatile.Write(ref _owners[slot], owner);
 
-    /// <summary>Zeroes the whole slot, makes it idle again and returns it to the free list.</summary>
-    internal void ReturnSlot(int slot)
+    /// <summary>
+    /// Zeroes the buffer's bytes (the last <paramref name="capacity"/> bytes of the slot: nothing else
+    /// of a slot is ever handed out), makes the slot idle again and returns it. Caller holds <see cref="Gate"/>.
+    /// </summary>
+    internal void ReturnSlot(int slot, int capacity)
     {
-        CryptographicOperations.ZeroMemory(new Span<byte>((void*)SlotAddress(slot), (int)SlotBytes));
+        CryptographicOperations.ZeroMemory(new Span<byte>((void*)(SlotAddress(slot) + (nint)SlotBytes - capacity), capacity));
         Volatile.Write(ref _owners[slot], null);
         if (_pool.Options.ProtectIdleSlots)
         {

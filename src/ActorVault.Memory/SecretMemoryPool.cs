@@ -14,6 +14,7 @@ internal sealed unsafe class SecretMemoryPool
     private static readonly Lock s_poolsLock = new();
 
     private readonly Dictionary<int, SizeClass> _classes = [];
+    private readonly SizeClass _onePage = new();
     private readonly Lock _classesLock = new();
     private SecretArena[] _arenas = [];
     private int _liveBuffers;
@@ -52,15 +53,7 @@ internal sealed unsafe class SecretMemoryPool
         }
 
         int slotPages = (capacity + SecretArena.PageSize - 1) / SecretArena.PageSize;
-        SizeClass sizeClass;
-        lock (_classesLock)
-        {
-            if (!_classes.TryGetValue(slotPages, out sizeClass!))
-            {
-                sizeClass = new SizeClass(slotPages);
-                _classes.Add(slotPages, sizeClass);
-            }
-        }
+        SizeClass sizeClass = slotPages == 1 ? _onePage : ClassFor(slotPages);
 
         lock (sizeClass.Gate)
         {
@@ -73,9 +66,23 @@ internal sealed unsafe class SecretMemoryPool
                 }
             }
 
-            SecretArena arena = MapArena(slotPages, Math.Max(1, Options.SlotsPerArena / slotPages));
+            SecretArena arena = MapArena(sizeClass.Gate, slotPages, Math.Max(1, Options.SlotsPerArena / slotPages));
             sizeClass.Arenas.Insert(0, arena);
             return Bind(arena, arena.TryTakeSlot(), capacity);
+        }
+    }
+
+    private SizeClass ClassFor(int slotPages)
+    {
+        lock (_classesLock)
+        {
+            if (!_classes.TryGetValue(slotPages, out SizeClass? sizeClass))
+            {
+                sizeClass = new SizeClass();
+                _classes.Add(slotPages, sizeClass);
+            }
+
+            return sizeClass;
         }
     }
 
@@ -89,15 +96,9 @@ internal sealed unsafe class SecretMemoryPool
 
     internal void Release(SecretHandle handle)
     {
-        SizeClass sizeClass;
-        lock (_classesLock)
+        lock (handle.Arena.Gate)
         {
-            sizeClass = _classes[handle.Arena.SlotPages];
-        }
-
-        lock (sizeClass.Gate)
-        {
-            handle.Arena.ReturnSlot(handle.Slot);
+            handle.Arena.ReturnSlot(handle.Slot, handle.Capacity);
         }
 
         Interlocked.Decrement(ref _liveBuffers);
@@ -129,7 +130,7 @@ internal sealed unsafe class SecretMemoryPool
             Options.ProtectIdleSlots);
     }
 
-    private SecretArena MapArena(int slotPages, int slotCount)
+    private SecretArena MapArena(Lock gate, int slotPages, int slotCount)
     {
         nuint mapBytes = SecretArena.MappingBytes(slotPages, slotCount);
         SecretMemoryBacking wanted = _arenas.Length == 0 ? Options.Backing : _resolvedBacking;
@@ -146,26 +147,30 @@ internal sealed unsafe class SecretMemoryPool
                 }
 
                 _backingNote = $"memfd_secret unavailable ({Libc.Describe(errno)}); anonymous mlock'd pages";
-                arena = MapLockedAnonymous(slotPages, slotCount, mapBytes);
+                arena = MapLockedAnonymous(gate, slotPages, slotCount, mapBytes);
             }
             else
             {
-                arena = MapMemfdSecret(fd, slotPages, slotCount, mapBytes);
+                arena = MapMemfdSecret(gate, fd, slotPages, slotCount, mapBytes);
                 _backingNote = "memfd_secret: pages outside the kernel direct map, locked, never dumped";
             }
         }
         else
         {
-            arena = MapLockedAnonymous(slotPages, slotCount, mapBytes);
+            arena = MapLockedAnonymous(gate, slotPages, slotCount, mapBytes);
             _backingNote = "anonymous pages: mlock, MADV_DONTDUMP, MADV_WIPEONFORK";
         }
 
-        _resolvedBacking = arena.Backing;
-        _arenas = [.. _arenas, arena];
+        lock (_classesLock)
+        {
+            _resolvedBacking = arena.Backing;
+            _arenas = [.. _arenas, arena];
+        }
+
         return arena;
     }
 
-    private SecretArena MapMemfdSecret(int fd, int slotPages, int slotCount, nuint mapBytes)
+    private SecretArena MapMemfdSecret(Lock gate, int fd, int slotPages, int slotCount, nuint mapBytes)
     {
         try
         {
@@ -184,7 +189,7 @@ internal sealed unsafe class SecretMemoryPool
             // A shared mapping would be inherited by a forked child: keep it out.
             _ = Libc.madvise(mapBase, mapBytes, Libc.MADV_DONTFORK);
             _ = Libc.madvise(mapBase, mapBytes, Libc.MADV_DONTDUMP);
-            var arena = new SecretArena(this, slotPages, slotCount, SecretMemoryBacking.MemfdSecret, locked: true, mapBase, mapBytes);
+            var arena = new SecretArena(this, gate, slotPages, slotCount, SecretMemoryBacking.MemfdSecret, locked: true, mapBase, mapBytes);
             ProtectGuardsAndIdle(arena);
             return arena;
         }
@@ -194,7 +199,7 @@ internal sealed unsafe class SecretMemoryPool
         }
     }
 
-    private SecretArena MapLockedAnonymous(int slotPages, int slotCount, nuint mapBytes)
+    private SecretArena MapLockedAnonymous(Lock gate, int slotPages, int slotCount, nuint mapBytes)
     {
         nint mapBase = Libc.mmap(0, mapBytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         if (mapBase == Libc.MAP_FAILED)
@@ -240,7 +245,7 @@ internal sealed unsafe class SecretMemoryPool
             break;
         }
 
-        var arena = new SecretArena(this, slotPages, slotCount, SecretMemoryBacking.LockedAnonymous, locked, mapBase, mapBytes);
+        var arena = new SecretArena(this, gate, slotPages, slotCount, SecretMemoryBacking.LockedAnonymous, locked, mapBase, mapBytes);
         ProtectGuardsAndIdle(arena);
         return arena;
     }
@@ -292,10 +297,8 @@ internal sealed unsafe class SecretMemoryPool
         return new SecretMemoryException($"{what} ({bytes} bytes) failed: {Describe(errno)}{fix}");
     }
 
-    private sealed class SizeClass(int slotPages)
+    private sealed class SizeClass
     {
-        internal int SlotPages { get; } = slotPages;
-
         internal Lock Gate { get; } = new();
 
         internal List<SecretArena> Arenas { get; } = [];

@@ -76,7 +76,7 @@ internal static unsafe class Program
         SecretMemory.Configure(new SecretMemoryOptions
         {
             Backing = backing,
-            ProtectIdleSlots = Arg(args, "--protect", "yes") == "yes",
+            ProtectIdleSlots = Arg(args, "--protect", "no") == "yes",
             AllowUnlockedMemory = Arg(args, "--allow-unlocked", "no") == "yes",
         });
     }
