@@ -47,10 +47,7 @@ public sealed partial class ProcessEvidenceTests(ITestOutputHelper output)
     public void MemfdSecret_RootCannotReadTheSlotThroughProcMem()
     {
         SecretPattern secret = SecretPattern.Create();
-        using ChildProcess child = Probe.Start("hold", "--backing", "memfd", "--source", "pipe-line");
-        child.StandardInput.Write(secret.Text + "\n");
-        child.StandardInput.Flush();
-        Dictionary<string, string> ready = Probe.Fields(child.WaitForLine("READY"));
+        using ChildProcess child = StartHolding("memfd", secret, out Dictionary<string, string> ready);
         Assert.Equal("MemfdSecret", ready["backing"]);
         ulong data = Probe.Hex(ready["data"]);
         Assert.Null(MemoryScanner.TryRead(child.Pid, data, secret.Utf8.Length));
@@ -63,10 +60,7 @@ public sealed partial class ProcessEvidenceTests(ITestOutputHelper output)
     public void LockedBacking_SmapsShowsTheSlotLockedNotDumpableWipedOnFork()
     {
         SecretPattern secret = SecretPattern.Create();
-        using ChildProcess child = Probe.Start("hold", "--backing", "locked", "--source", "pipe-line");
-        child.StandardInput.Write(secret.Text + "\n");
-        child.StandardInput.Flush();
-        Dictionary<string, string> ready = Probe.Fields(child.WaitForLine("READY"));
+        using ChildProcess child = StartHolding("locked", secret, out Dictionary<string, string> ready);
         ulong data = Probe.Hex(ready["data"]);
 
         // Control: the fallback backing is readable by root, so the memfd test above is meaningful.
@@ -107,6 +101,15 @@ public sealed partial class ProcessEvidenceTests(ITestOutputHelper output)
     public void SecureHeap_MinimumLargerThanHeap_IsRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => OpenSslSecureHeap.Initialize(4096, 8192));
+    }
+
+    private static ChildProcess StartHolding(string backing, SecretPattern secret, out Dictionary<string, string> ready)
+    {
+        ChildProcess child = Probe.Start("hold", "--backing", backing, "--source", "pipe-line");
+        child.StandardInput.Write(secret.Text + "\n");
+        child.StandardInput.Flush();
+        ready = Probe.Fields(child.WaitForLine("READY"));
+        return child;
     }
 
     private static (string Header, Dictionary<string, string> Fields) SmapsEntry(int pid, ulong address)

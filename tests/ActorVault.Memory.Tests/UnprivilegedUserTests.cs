@@ -22,28 +22,31 @@ public sealed class UnprivilegedUserTests(ITestOutputHelper output) : IDisposabl
     [RootFact]
     public void Hardened_SameUserAttacker_CannotReadMemoryNorPtrace()
     {
-        using ChildProcess attacker = Probe.StartAsNobody(_copy, "", "attack", "--harden", "yes");
-        string target = attacker.WaitForLine("TARGET");
-        string mem = attacker.WaitForLine("MEM=");
-        string ptrace = attacker.WaitForLine("PTRACE=");
-        output.WriteLine($"{target}\n{mem}\n{ptrace}");
+        (string target, string mem, string ptrace, int exit) = Attack("yes");
         Assert.Contains("dumpable=False uid=65534", target, StringComparison.Ordinal);
         Assert.StartsWith("MEM=denied", mem, StringComparison.Ordinal);
         Assert.StartsWith("PTRACE=denied", ptrace, StringComparison.Ordinal);
-        Assert.Equal(0, attacker.WaitForExit());
+        Assert.Equal(0, exit);
     }
 
     [RootFact]
     public void NotHardened_SameUserAttacker_CanReadMemory_ControlForTheTestAbove()
     {
-        using ChildProcess attacker = Probe.StartAsNobody(_copy, "", "attack", "--harden", "no");
+        (string target, string mem, string ptrace, _) = Attack("no");
+        Assert.Contains("dumpable=True uid=65534", target, StringComparison.Ordinal);
+        Assert.Equal("MEM=read", mem);
+        Assert.Equal("PTRACE=attached", ptrace);
+    }
+
+    /// <summary>As nobody: start a (hardened or not) target of the same user, then try /proc/PID/mem and ptrace on it.</summary>
+    private (string Target, string Mem, string Ptrace, int Exit) Attack(string harden)
+    {
+        using ChildProcess attacker = Probe.StartAsNobody(_copy, "", "attack", "--harden", harden);
         string target = attacker.WaitForLine("TARGET");
         string mem = attacker.WaitForLine("MEM=");
         string ptrace = attacker.WaitForLine("PTRACE=");
         output.WriteLine($"{target}\n{mem}\n{ptrace}");
-        Assert.Contains("dumpable=True uid=65534", target, StringComparison.Ordinal);
-        Assert.Equal("MEM=read", mem);
-        Assert.Equal("PTRACE=attached", ptrace);
+        return (target, mem, ptrace, attacker.WaitForExit());
     }
 
     [RootTheory]
