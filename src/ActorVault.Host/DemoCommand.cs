@@ -82,7 +82,7 @@ internal static class DemoCommand
         const int iterations = 210_000; // OWASP's figure for PBKDF2-HMAC-SHA512
         byte[] salt = RandomNumberGenerator.GetBytes(16);
         byte[] nonce = RandomNumberGenerator.GetBytes(AesGcm.NonceByteSizes.MaxSize);
-        byte[] wallet = "demo wallet: 0.5 BTC to cold storage"u8.ToArray(); // public demo data, not a secret
+        byte[] wallet = "demo wallet: 0.5 BTC to cold storage"u8.ToArray(); // public data: the demo wallet is not secret
         byte[] sealedWallet = new byte[wallet.Length];
         byte[] opened = new byte[wallet.Length];
         byte[] tag = new byte[AesGcm.TagByteSizes.MaxSize];
