@@ -128,7 +128,7 @@ public static unsafe class SecretReaders
                 length = Fill(fd, scope.WholeCapacity, source, options);
             }
 
-            length = FinishLine(buffer, length, source, options);
+            FinishLine(buffer, length, source, options);
             ok = true;
             return buffer;
         }
@@ -180,7 +180,7 @@ public static unsafe class SecretReaders
     }
 
     /// <summary>Drops one trailing newline (LF or CR LF), then checks length; zeroes everything on error.</summary>
-    internal static int FinishLine(SecretBuffer buffer, int length, string source, SecretReadOptions options)
+    private static void FinishLine(SecretBuffer buffer, int length, string source, SecretReadOptions options)
     {
         using (SecretBuffer.Scope scope = buffer.Open())
         {
@@ -214,6 +214,5 @@ public static unsafe class SecretReaders
         }
 
         buffer.Truncate(length);
-        return length;
     }
 }
