@@ -11,16 +11,16 @@ namespace ActorVault.Memory;
 /// </summary>
 internal sealed unsafe class SecretArena
 {
-    private readonly SecretMemoryPool _pool;
+    private readonly bool _protectIdle;
     private readonly nint _base;
     private readonly nuint _mapBytes;
     private readonly int[] _free;
     private int _freeCount;
     private readonly SecretHandle?[] _owners;
 
-    internal SecretArena(SecretMemoryPool pool, Lock gate, int slotPages, int slotCount, SecretMemoryBacking backing, bool locked, nint mapBase, nuint mapBytes)
+    internal SecretArena(Lock gate, int slotPages, int slotCount, SecretMemoryBacking backing, bool locked, bool protectIdle, nint mapBase, nuint mapBytes)
     {
-        _pool = pool;
+        _protectIdle = protectIdle;
         Gate = gate;
         SlotPages = slotPages;
         SlotCount = slotCount;
@@ -75,7 +75,7 @@ internal sealed unsafe class SecretArena
         }
 
         int slot = _free[--_freeCount];
-        if (_pool.Options.ProtectIdleSlots)
+        if (_protectIdle)
         {
             Protect(slot, Libc.PROT_READ | Libc.PROT_WRITE);
         }
@@ -93,7 +93,7 @@ internal sealed unsafe class SecretArena
     {
         CryptographicOperations.ZeroMemory(new Span<byte>((void*)(SlotAddress(slot) + (nint)SlotBytes - capacity), capacity));
         Volatile.Write(ref _owners[slot], null);
-        if (_pool.Options.ProtectIdleSlots)
+        if (_protectIdle)
         {
             Protect(slot, Libc.PROT_NONE);
         }

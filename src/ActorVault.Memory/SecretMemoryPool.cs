@@ -18,7 +18,6 @@ internal sealed unsafe class SecretMemoryPool
     private readonly Lock _classesLock = new();
     private SecretArena[] _arenas = [];
     private int _liveBuffers;
-    private SecretMemoryBacking _resolvedBacking;
     private string _backingNote = "no arena mapped yet";
     private bool _warnedUnlocked;
 
@@ -118,9 +117,8 @@ internal sealed unsafe class SecretMemoryPool
     internal SecretMemoryStatus Status()
     {
         SecretArena[] arenas = Arenas;
-        SecretMemoryBacking backing = arenas.Length == 0 ? Options.Backing : _resolvedBacking;
         return new SecretMemoryStatus(
-            backing,
+            arenas is [SecretArena first, ..] ? first.Backing : Options.Backing,
             _backingNote,
             arenas.All(a => a.IsLocked),
             arenas.Sum(a => a.LockedBytes),
@@ -133,45 +131,52 @@ internal sealed unsafe class SecretMemoryPool
     private SecretArena MapArena(Lock gate, int slotPages, int slotCount)
     {
         nuint mapBytes = SecretArena.MappingBytes(slotPages, slotCount);
-        SecretMemoryBacking wanted = _arenas.Length == 0 ? Options.Backing : _resolvedBacking;
-        SecretArena arena;
-        if (wanted is SecretMemoryBacking.Auto or SecretMemoryBacking.MemfdSecret)
+        // Every arena uses the backing the first one got.
+        SecretMemoryBacking wanted = Arenas is [SecretArena first, ..] ? first.Backing : Options.Backing;
+        SecretArena? arena = null;
+        string note = "anonymous pages: mlock, MADV_DONTDUMP, MADV_WIPEONFORK";
+        if (wanted != SecretMemoryBacking.LockedAnonymous)
         {
-            int fd = (int)Libc.syscall1(Libc.SYS_memfd_secret, Libc.O_CLOEXEC);
-            if (fd < 0)
+            arena = TryMapMemfdSecret(gate, slotPages, slotCount, mapBytes, out string? unavailable);
+            if (arena is not null)
             {
-                int errno = Marshal.GetLastPInvokeError();
-                if (wanted == SecretMemoryBacking.MemfdSecret)
-                {
-                    throw new SecretMemoryException($"memfd_secret is not available: {Libc.Describe(errno)}. Boot with secretmem.enable=1 (Linux ≥ 5.14), or choose SecretMemoryBacking.LockedAnonymous.");
-                }
-
-                _backingNote = $"memfd_secret unavailable ({Libc.Describe(errno)}); anonymous mlock'd pages";
-                arena = MapLockedAnonymous(gate, slotPages, slotCount, mapBytes);
+                note = "memfd_secret: pages outside the kernel direct map, locked, never dumped";
+            }
+            else if (wanted == SecretMemoryBacking.MemfdSecret)
+            {
+                throw new SecretMemoryException($"memfd_secret is not available: {unavailable}. Boot with secretmem.enable=1 (Linux ≥ 5.14), or choose SecretMemoryBacking.LockedAnonymous.");
             }
             else
             {
-                arena = MapMemfdSecret(gate, fd, slotPages, slotCount, mapBytes);
-                _backingNote = "memfd_secret: pages outside the kernel direct map, locked, never dumped";
+                note = $"memfd_secret unavailable ({unavailable}); anonymous pages: mlock, MADV_DONTDUMP, MADV_WIPEONFORK";
             }
         }
-        else
-        {
-            arena = MapLockedAnonymous(gate, slotPages, slotCount, mapBytes);
-            _backingNote = "anonymous pages: mlock, MADV_DONTDUMP, MADV_WIPEONFORK";
-        }
 
+        arena ??= MapLockedAnonymous(gate, slotPages, slotCount, mapBytes);
         lock (_classesLock)
         {
-            _resolvedBacking = arena.Backing;
+            _backingNote = note;
             _arenas = [.. _arenas, arena];
         }
 
         return arena;
     }
 
-    private SecretArena MapMemfdSecret(Lock gate, int fd, int slotPages, int slotCount, nuint mapBytes)
+    /// <summary>
+    /// Maps a memfd_secret arena, or returns null (with the reason) when the kernel has no
+    /// memfd_secret, or when the locked-memory limit refuses it and <see cref="SecretMemoryOptions.AllowUnlockedMemory"/>
+    /// lets the caller fall back. Without that opt-in, a limit failure throws, naming the limit and the fix.
+    /// </summary>
+    private SecretArena? TryMapMemfdSecret(Lock gate, int slotPages, int slotCount, nuint mapBytes, out string? unavailable)
     {
+        unavailable = null;
+        int fd = (int)Libc.syscall1(Libc.SYS_memfd_secret, Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            unavailable = Libc.Describe(Marshal.GetLastPInvokeError());
+            return null;
+        }
+
         try
         {
             if (Libc.ftruncate(fd, (long)mapBytes) != 0)
@@ -183,13 +188,20 @@ internal sealed unsafe class SecretMemoryPool
             if (mapBase == Libc.MAP_FAILED)
             {
                 // The kernel charges secretmem against RLIMIT_MEMLOCK: EAGAIN means the limit is reached.
-                throw Failure("mmap of memfd_secret", Marshal.GetLastPInvokeError(), mapBytes);
+                int errno = Marshal.GetLastPInvokeError();
+                if (Options.AllowUnlockedMemory && IsLimitError(errno))
+                {
+                    unavailable = $"mmap refused: {Describe(errno)}";
+                    return null;
+                }
+
+                throw Failure("mmap of memfd_secret", errno, mapBytes);
             }
 
             // A shared mapping would be inherited by a forked child: keep it out.
             _ = Libc.madvise(mapBase, mapBytes, Libc.MADV_DONTFORK);
             _ = Libc.madvise(mapBase, mapBytes, Libc.MADV_DONTDUMP);
-            var arena = new SecretArena(this, gate, slotPages, slotCount, SecretMemoryBacking.MemfdSecret, locked: true, mapBase, mapBytes);
+            var arena = new SecretArena(gate, slotPages, slotCount, SecretMemoryBacking.MemfdSecret, locked: true, Options.ProtectIdleSlots, mapBase, mapBytes);
             ProtectGuardsAndIdle(arena);
             return arena;
         }
@@ -245,7 +257,7 @@ internal sealed unsafe class SecretMemoryPool
             break;
         }
 
-        var arena = new SecretArena(this, gate, slotPages, slotCount, SecretMemoryBacking.LockedAnonymous, locked, mapBase, mapBytes);
+        var arena = new SecretArena(gate, slotPages, slotCount, SecretMemoryBacking.LockedAnonymous, locked, Options.ProtectIdleSlots, mapBase, mapBytes);
         ProtectGuardsAndIdle(arena);
         return arena;
     }
@@ -284,14 +296,17 @@ internal sealed unsafe class SecretMemoryPool
         var limit = default(Libc.RLimit);
         _ = Libc.getrlimit(Libc.RLIMIT_MEMLOCK, &limit);
         string current = limit.Current == Libc.RLIM_INFINITY ? "unlimited" : $"{limit.Current} bytes";
-        return errno is Libc.ENOMEM or Libc.EPERM or Libc.EAGAIN
+        return IsLimitError(errno)
             ? $"{Libc.Describe(errno)}; RLIMIT_MEMLOCK is {current}."
             : $"{Libc.Describe(errno)}.";
     }
 
+    /// <summary>The errnos with which mlock and secretmem report RLIMIT_MEMLOCK.</summary>
+    private static bool IsLimitError(int errno) => errno is Libc.ENOMEM or Libc.EPERM or Libc.EAGAIN;
+
     private static SecretMemoryException Failure(string what, int errno, nuint bytes)
     {
-        string fix = errno is Libc.ENOMEM or Libc.EPERM or Libc.EAGAIN
+        string fix = IsLimitError(errno)
             ? " Raise the locked-memory limit (ulimit -l, or LimitMEMLOCK= in a systemd unit, or grant CAP_IPC_LOCK), or set SecretMemoryOptions.AllowUnlockedMemory to continue unlocked."
             : string.Empty;
         return new SecretMemoryException($"{what} ({bytes} bytes) failed: {Describe(errno)}{fix}");

@@ -52,6 +52,7 @@ public sealed class UnprivilegedUserTests(ITestOutputHelper output) : IDisposabl
     [RootTheory]
     [InlineData("locked")]
     [InlineData("memfd")]
+    [InlineData("auto")]
     public void MemlockLimitZero_DefaultPolicy_FailsNamingTheLimitAndTheFix(string backing)
     {
         using ChildProcess child = Probe.StartAsNobody(_copy, "ulimit -l 0;", "hold", "--backing", backing, "--source", "pipe-line");
@@ -66,14 +67,16 @@ public sealed class UnprivilegedUserTests(ITestOutputHelper output) : IDisposabl
         Assert.Equal(70, child.WaitForExit());
     }
 
-    [RootFact]
-    public void MemlockLimitZero_AllowUnlocked_ContinuesWithAWarning()
+    [RootTheory]
+    [InlineData("locked")]
+    [InlineData("auto")] // memfd_secret is refused by the same limit, then the fallback continues unlocked
+    public void MemlockLimitZero_AllowUnlocked_ContinuesWithAWarning(string backing)
     {
-        using ChildProcess child = Probe.StartAsNobody(_copy, "ulimit -l 0;", "hold", "--backing", "locked", "--allow-unlocked", "yes", "--source", "pipe-line");
+        using ChildProcess child = Probe.StartAsNobody(_copy, "ulimit -l 0;", "hold", "--backing", backing, "--allow-unlocked", "yes", "--source", "pipe-line");
         child.StandardInput.Write("not-a-real-secret\n");
         child.StandardInput.Flush();
         string ready = child.WaitForLine("READY");
-        Assert.Contains("locked=False", ready, StringComparison.Ordinal);
+        Assert.Contains("backing=LockedAnonymous locked=False", ready, StringComparison.Ordinal);
         Assert.Contains("secret memory is NOT locked", child.StandardError, StringComparison.Ordinal);
         Assert.Contains("RLIMIT_MEMLOCK is 0 bytes", child.StandardError, StringComparison.Ordinal);
     }
