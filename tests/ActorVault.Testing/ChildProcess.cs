@@ -116,6 +116,27 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until stderr contains <paramref name="text"/> (stdout and stderr are read independently,
+    /// so a line on one says nothing about what the other has delivered yet).
+    /// </summary>
+    public string WaitForError(string text, TimeSpan? timeout = null)
+    {
+        DateTime deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (!StandardError.Contains(text, StringComparison.Ordinal))
+        {
+            TimeSpan left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"pid {Pid} never wrote '{text}' to stderr.\nstderr:\n{StandardError}");
+            }
+
+            _changed.Wait(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+        }
+
+        return StandardError;
+    }
+
     /// <summary>Waits for the process to exit and returns its exit code (128 + signal for a signal death).</summary>
     public int WaitForExit(TimeSpan? timeout = null)
     {
