@@ -13,6 +13,7 @@ internal static class Program
             return command switch
             {
                 "demo" => DemoCommand.Run(args.AsSpan(1)),
+                "vault" => ActorVault.Vault.VaultHost.Run(args[1..]),
                 "--help" or "-h" or "help" => Help(),
                 _ => Unknown(command),
             };
@@ -33,6 +34,9 @@ internal static class Program
               actorvault demo [--backing auto|memfd|locked]
                   Reads a password (from the terminal with echo off, or from stdin when stdin is not a
                   terminal) straight into locked secret memory and reports what protects it.
+              actorvault vault [--rsa-bits N] [--secure-heap BYTES]
+                  The vault child process. Started by the application (VaultClient), which writes a
+                  bootstrap secret to its stdin; not meant to be run by hand.
               actorvault --help
             """);
         return 0;

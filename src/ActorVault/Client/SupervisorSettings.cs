@@ -1,0 +1,94 @@
+using Akka.Configuration;
+
+namespace ActorVault.Client;
+
+/// <summary>The supervisor's settings, from <c>actorvault.supervisor</c> (reference: hocon/actorvault-link.conf).</summary>
+internal sealed record SupervisorSettings(
+    string Executable,
+    TimeSpan StartupTimeout,
+    TimeSpan RequestTimeout,
+    TimeSpan InteractiveTimeout,
+    TimeSpan HeartbeatInterval,
+    TimeSpan UnresponsiveAfter,
+    TimeSpan MinBackoff,
+    TimeSpan MaxBackoff,
+    double RandomFactor,
+    int MaxRestarts,
+    TimeSpan MaxRestartsWithin,
+    int MaxPendingRequests,
+    int RsaBits,
+    int SecureHeapBytes)
+{
+    public static SupervisorSettings Create(Config config)
+    {
+        Config c = config.GetConfig("actorvault.supervisor") ?? throw new ConfigurationException("actorvault.supervisor is missing; the reference configuration was not loaded.");
+        var settings = new SupervisorSettings(
+            c.GetString("executable", string.Empty),
+            c.GetTimeSpan("startup-timeout", TimeSpan.FromSeconds(30)),
+            c.GetTimeSpan("request-timeout", TimeSpan.FromSeconds(30)),
+            c.GetTimeSpan("interactive-timeout", TimeSpan.FromMinutes(10)),
+            c.GetTimeSpan("heartbeat-interval", TimeSpan.FromMilliseconds(200)),
+            c.GetTimeSpan("unresponsive-after", TimeSpan.FromSeconds(5)),
+            c.GetTimeSpan("restart.min-backoff", TimeSpan.FromMilliseconds(200)),
+            c.GetTimeSpan("restart.max-backoff", TimeSpan.FromSeconds(10)),
+            c.GetDouble("restart.random-factor", 0.2),
+            c.GetInt("restart.max-restarts", 10),
+            c.GetTimeSpan("restart.max-restarts-within", TimeSpan.FromSeconds(60)),
+            c.GetInt("max-pending-requests", 1024),
+            c.GetInt("rsa-bits", 2048),
+            c.GetInt("secure-heap-bytes", 32768));
+        settings.Validate();
+        return settings;
+    }
+
+    private void Validate()
+    {
+        static void Positive(TimeSpan t, string name)
+        {
+            if (t <= TimeSpan.Zero)
+            {
+                throw new ConfigurationException($"actorvault.supervisor.{name} must be positive, not {t}.");
+            }
+        }
+
+        Positive(StartupTimeout, "startup-timeout");
+        Positive(RequestTimeout, "request-timeout");
+        Positive(InteractiveTimeout, "interactive-timeout");
+        Positive(HeartbeatInterval, "heartbeat-interval");
+        Positive(UnresponsiveAfter, "unresponsive-after");
+        Positive(MinBackoff, "restart.min-backoff");
+        Positive(MaxRestartsWithin, "restart.max-restarts-within");
+        if (MaxBackoff < MinBackoff)
+        {
+            throw new ConfigurationException("actorvault.supervisor.restart.max-backoff must be at least min-backoff.");
+        }
+
+        if (RandomFactor is < 0 or > 1)
+        {
+            throw new ConfigurationException($"actorvault.supervisor.restart.random-factor must be within 0..1, not {RandomFactor}.");
+        }
+
+        if (MaxRestarts < 0 || MaxPendingRequests < 1)
+        {
+            throw new ConfigurationException("actorvault.supervisor.restart.max-restarts must be ≥ 0 and max-pending-requests ≥ 1.");
+        }
+
+        if (RsaBits is not (2048 or 3072 or 4096))
+        {
+            throw new ConfigurationException($"actorvault.supervisor.rsa-bits must be 2048, 3072 or 4096, not {RsaBits}.");
+        }
+
+        if (SecureHeapBytes < 4096 || (SecureHeapBytes & (SecureHeapBytes - 1)) != 0)
+        {
+            throw new ConfigurationException($"actorvault.supervisor.secure-heap-bytes must be a power of two ≥ 4096, not {SecureHeapBytes}.");
+        }
+    }
+
+    /// <summary>Exponential backoff with jitter for the n-th restart (n ≥ 1).</summary>
+    public TimeSpan Backoff(int restart, double random)
+    {
+        double factor = Math.Pow(2, Math.Min(restart - 1, 30));
+        double ms = Math.Min(MaxBackoff.TotalMilliseconds, MinBackoff.TotalMilliseconds * factor);
+        return TimeSpan.FromMilliseconds(ms * (1 + (RandomFactor * random)));
+    }
+}

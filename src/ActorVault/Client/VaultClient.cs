@@ -1,0 +1,387 @@
+using System.Security.Cryptography;
+using Akka.Actor;
+using Akka.Configuration;
+using ActorVault.Client;
+using ActorVault.Configuration;
+using ActorVault.Crypto;
+using ActorVault.Memory;
+using ActorVault.Protocol;
+using ActorVault.Serialization;
+using static ActorVault.Client.SupervisorProtocol;
+
+namespace ActorVault;
+
+/// <summary>
+/// The application's handle on its vault: starts the vault child process (through the
+/// VaultSupervisor actor, in a small loopback-only link actor system of its own) and talks to it.
+/// Secrets go in sealed to the vault's public key (the caller's copy is zeroed at once) or are read
+/// by the vault itself from its terminal, a file, a descriptor or a systemd credential; they never
+/// come back as plain bytes except inside a callback (see the lease API).
+/// </summary>
+public sealed class VaultClient : IAsyncDisposable
+{
+    private readonly ActorSystem _system;
+    private readonly bool _ownsSystem;
+    private readonly IActorRef _supervisor;
+    private readonly IActorRef _listener;
+    private readonly ClientSecretTracker _tracker;
+    private readonly SupervisorSettings _settings;
+    private readonly Lock _gate = new();
+    private Snapshot _snapshot;
+    private VaultPublicKey? _publicKey;
+    private int _disposed;
+
+    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, Snapshot snapshot)
+    {
+        _system = system;
+        _ownsSystem = ownsSystem;
+        _supervisor = supervisor;
+        _tracker = tracker;
+        _settings = settings;
+        _snapshot = snapshot;
+        _listener = system.ActorOf(Props.Create(() => new StateListener(this)).WithDeploy(Deploy.Local));
+        system.EventStream.Subscribe(_listener, typeof(VaultStateChanged));
+    }
+
+    /// <summary>Raised (on an actor thread) whenever the vault's state changes: locked, unlocked, restarting, stopped.</summary>
+    public event EventHandler<VaultStateChanged>? StateChanged;
+
+    /// <summary>The vault's state as last reported.</summary>
+    public VaultState State => Volatile.Read(ref _snapshot).State;
+
+    /// <summary>Process id of the current vault child (0 while none runs).</summary>
+    public int VaultPid => Volatile.Read(ref _snapshot).VaultPid;
+
+    /// <summary>The supervisor actor, for Akka applications that want to watch it or talk to it directly.</summary>
+    public IActorRef Supervisor => _supervisor;
+
+    /// <summary>The link actor system (loopback only) that hosts the supervisor.</summary>
+    public ActorSystem LinkSystem => _system;
+
+    internal ClientSecretTracker Tracker => _tracker;
+
+    /// <summary>
+    /// Starts the vault child and waits until it is up and authenticated (locked, no secret yet).
+    /// Throws <see cref="VaultStartupException"/> with the child's stderr tail when it cannot start.
+    /// </summary>
+    public static Task<VaultClient> StartAsync(VaultClientOptions? options = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options ?? new VaultClientOptions(), VaultProcessLauncher.Instance, null, cancellationToken);
+
+    internal static async Task<VaultClient> StartAsync(VaultClientOptions options, IVaultProcessLauncher launcher, Config? extra, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Config config = options.ToConfig();
+        if (extra is not null)
+        {
+            config = extra.WithFallback(config);
+        }
+
+        config = config.WithFallback(ActorVaultConfig.Link);
+        SupervisorSettings settings = SupervisorSettings.Create(config);
+        ActorSystem system = ActorSystem.Create("actorvault-link", config);
+        try
+        {
+            var tracker = new ClientSecretTracker();
+            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog), "vault-supervisor");
+            Snapshot snapshot = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, snapshot);
+            client.Update(snapshot);
+            return client;
+        }
+        catch
+        {
+            await system.Terminate().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The vault's status: state, pid, key size, secure heap, memory backing, secret names.</summary>
+    public async Task<VaultStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        VaultStatusReply reply = await Send<VaultStatusReply>(new GetVaultStatus(Guid.NewGuid()), cancellationToken).ConfigureAwait(false);
+        Snapshot snapshot = await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        return new VaultStatus(snapshot.State, reply.VaultPid, reply.Keystore.KeyBits, reply.Keystore.SecureHeapUsedBytes, reply.Keystore.SecureHeapSizeBytes,
+            reply.Memory.Backing, reply.Memory.LockedBytes, reply.Memory.LiveBuffers, reply.Memory.Hardened, reply.Secrets, snapshot.Restarts);
+    }
+
+    /// <summary>
+    /// Makes a new RSA keypair in the vault's OpenSSL secure heap (seed parity: <c>generateSecureKeypair</c>);
+    /// stored secrets stay, their data keys re-wrapped. <paramref name="bits"/> 0 = the configured size.
+    /// </summary>
+    public async Task<SecureHeapUsage> GenerateSecureKeypairAsync(int bits = 0, CancellationToken cancellationToken = default)
+    {
+        _ = await Send<KeypairGenerated>(new GenerateKeypair(Guid.NewGuid(), bits), cancellationToken).ConfigureAwait(false);
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        return await VerifyExpectedAllocationAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The vault's secure-heap use and whether the private key is in it (seed parity: <c>verifyExpectedAllocation</c>).</summary>
+    public async Task<SecureHeapUsage> VerifyExpectedAllocationAsync(CancellationToken cancellationToken = default)
+    {
+        SecureHeapReport r = await Send<SecureHeapReport>(new GetSecureHeapReport(Guid.NewGuid()), cancellationToken).ConfigureAwait(false);
+        return new SecureHeapUsage(r.Initialized, r.SizeBytes, r.UsedBytes, r.KeyBits, r.PrivateKeyInSecureHeap);
+    }
+
+    /// <summary>True when the vault's OpenSSL secure heap is initialized (seed parity: <c>checkSecureHeapEnabled</c>).</summary>
+    public async Task<bool> CheckSecureHeapEnabledAsync(CancellationToken cancellationToken = default) =>
+        (await VerifyExpectedAllocationAsync(cancellationToken).ConfigureAwait(false)).Enabled;
+
+    /// <summary>
+    /// Has the vault read secret <paramref name="name"/> itself, from <paramref name="source"/>, straight
+    /// into its secret memory (seed parity: <c>readInPassword(prompt)</c> with a terminal source).
+    /// Errors: <see cref="Memory.Readers.SecretInputException"/> (empty, too long, no terminal, …),
+    /// <see cref="VaultOperationException"/> (confirmation mismatch, bad name).
+    /// </summary>
+    public async Task<int> ReadSecretAsync(string name, SecretSource source, int maxBytes = 4096, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(source);
+        ReadSecret request = source switch
+        {
+            SecretSource.Terminal t => new ReadSecret(Guid.NewGuid(), name, SecretSourceKind.Terminal, null, -1, t.Prompt, t.Confirm, t.ConfirmPrompt, maxBytes),
+            SecretSource.File f => new ReadSecret(Guid.NewGuid(), name, SecretSourceKind.File, f.Path, -1, string.Empty, false, string.Empty, maxBytes),
+            SecretSource.FileDescriptor d => new ReadSecret(Guid.NewGuid(), name, SecretSourceKind.FileDescriptor, null, d.Descriptor, string.Empty, false, string.Empty, maxBytes),
+            SecretSource.SystemdCredential c => new ReadSecret(Guid.NewGuid(), name, SecretSourceKind.SystemdCredential, c.Name, -1, string.Empty, false, string.Empty, maxBytes),
+            _ => throw new ArgumentException($"Unknown secret source {source.GetType().Name}.", nameof(source)),
+        };
+        SecretStored stored = await Send<SecretStored>(request, cancellationToken, interactive: source is SecretSource.Terminal).ConfigureAwait(false);
+        return stored.Length;
+    }
+
+    /// <summary>
+    /// Hands secret <paramref name="name"/> to the vault: sealed here to the vault's public key
+    /// (RSA-OAEP-SHA256 + AES-256-GCM), and <paramref name="secret"/> zeroed before this method returns,
+    /// whether or not sealing succeeded (seed parity: input overwritten immediately).
+    /// </summary>
+    public Task SetSecretAsync(string name, Span<byte> secret, CancellationToken cancellationToken = default)
+    {
+        PublicKeySealed sealedValue;
+        try
+        {
+            sealedValue = Seal(secret, PublicKeySealing.SetPurpose, name);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(secret);
+        }
+
+        return Send<SecretStored>(new SetSecret(Guid.NewGuid(), name, sealedValue), cancellationToken);
+    }
+
+    /// <summary>As <see cref="SetSecretAsync(string, Span{byte}, CancellationToken)"/>, from a secret buffer, which is zeroed (disposed).</summary>
+    public Task SetSecretAsync(string name, SecretBuffer secret, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        using (secret)
+        using (SecretBuffer.Scope scope = secret.Open())
+        {
+            return SetSecretAsync(name, scope.WritableBytes, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Compares <paramref name="candidate"/> with stored secret <paramref name="name"/> in the vault, in
+    /// constant time (the candidate travels sealed; the caller's span is left as it is).
+    /// </summary>
+    public async Task<bool> VerifySecretAsync(string name, ReadOnlyMemory<byte> candidate, CancellationToken cancellationToken = default)
+    {
+        PublicKeySealed sealedValue = Seal(candidate.Span, PublicKeySealing.VerifyPurpose, name);
+        SecretVerified verified = await Send<SecretVerified>(new VerifySecret(Guid.NewGuid(), name, sealedValue), cancellationToken).ConfigureAwait(false);
+        return verified.Matches;
+    }
+
+    /// <summary>Makes the vault forget secret <paramref name="name"/> (its data key zeroed). False when it held none.</summary>
+    public async Task<bool> LockSecretAsync(string name, CancellationToken cancellationToken = default) =>
+        (await Send<SecretLocked>(new LockSecret(Guid.NewGuid(), name), cancellationToken).ConfigureAwait(false)).Existed;
+
+    /// <summary>
+    /// Opens secret <paramref name="name"/> into a tracked secret buffer of this process (zeroed by the
+    /// supervisor if the vault dies). The basis of leases; the caller must dispose it.
+    /// </summary>
+    internal async Task<SecretBuffer> OpenSecretAsync(string name, CancellationToken cancellationToken = default)
+    {
+        Guid id = Guid.NewGuid();
+        SessionSealed sealedValue = await Send<SessionSealed>(new OpenForSession(id, name), cancellationToken).ConfigureAwait(false);
+        Snapshot snapshot = Volatile.Read(ref _snapshot);
+        SessionKeys? keys = null;
+        if (snapshot.Session is null || !SessionKeyRing.For(_system).TryGet(snapshot.Session.Id, out keys))
+        {
+            snapshot = await RefreshAsync(cancellationToken).ConfigureAwait(false);
+            if (snapshot.Session is null || !SessionKeyRing.For(_system).TryGet(snapshot.Session.Id, out keys))
+            {
+                throw new VaultUnavailableException("The vault session ended before the secret could be opened.", snapshot.State);
+            }
+        }
+
+        return OpenSessionSealed(keys, id, sealedValue);
+    }
+
+    internal SecretBuffer OpenSessionSealed(SessionKeys keys, Guid requestId, SessionSealed sealedValue)
+    {
+        if (sealedValue.Nonce is not { Length: Aead.NonceSize } || sealedValue.Tag is not { Length: Aead.TagSize } || sealedValue.Ciphertext is not { Length: > 0 })
+        {
+            throw new VaultOperationException(VaultError.SealedPayloadRejected, "The vault's sealed payload is malformed.");
+        }
+
+        SecretBuffer buffer = SecretMemory.Allocate(sealedValue.Ciphertext.Length);
+        bool ok = false;
+        try
+        {
+            bool authentic;
+            using (SecretBuffer.Scope output = buffer.Open())
+            {
+                authentic = Aead.TryDecrypt(keys.PayloadKey, sealedValue.Nonce, sealedValue.Ciphertext, sealedValue.Tag, output.WritableBytes, Vault.KeystoreActor.SessionAad(sealedValue.Name, requestId));
+            }
+
+            if (!authentic)
+            {
+                throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The sealed payload for secret '{sealedValue.Name}' failed authentication; refused.");
+            }
+
+            _tracker.Track(buffer);
+            ok = true;
+            return buffer;
+        }
+        finally
+        {
+            if (!ok)
+            {
+                buffer.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops the vault: its stdin is closed (it zeroes everything and exits within a second), SIGKILL
+    /// after <paramref name="grace"/> (default 5 s); then the link system terminates.
+    /// </summary>
+    public async Task StopAsync(TimeSpan? grace = null)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        TimeSpan g = grace ?? TimeSpan.FromSeconds(5);
+        try
+        {
+            _ = await _supervisor.Ask<Stopped>(new Stop(g), g + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            // The supervisor's PostStop kills the child below in any case.
+        }
+
+        _tracker.ZeroAll();
+        if (_ownsSystem)
+        {
+            await _system.Terminate().ConfigureAwait(false);
+        }
+
+        _publicKey?.Dispose();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    private async Task<T> Send<T>(IVaultRequest request, CancellationToken cancellationToken, bool interactive = false)
+        where T : IVaultReply
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        TimeSpan timeout = (interactive ? _settings.InteractiveTimeout : _settings.RequestTimeout) + TimeSpan.FromSeconds(5);
+        object reply = await _supervisor.Ask<object>(new Request(request, interactive), timeout, cancellationToken).ConfigureAwait(false);
+        return reply switch
+        {
+            T typed => typed,
+            Status.Failure failure => throw failure.Cause,
+            _ => throw new VaultOperationException(VaultError.Unknown, $"The vault answered {reply.GetType().Name} to {request.GetType().Name}."),
+        };
+    }
+
+    private async Task<Snapshot> RefreshAsync(CancellationToken cancellationToken)
+    {
+        Snapshot snapshot = await _supervisor.Ask<Snapshot>(GetSnapshot.Instance, _settings.RequestTimeout, cancellationToken).ConfigureAwait(false);
+        Update(snapshot);
+        return snapshot;
+    }
+
+    private void Update(Snapshot snapshot)
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _snapshot, snapshot);
+            if (snapshot.PublicKey.Length > 0 && (_publicKey is null || !_publicKey.Matches(snapshot.PublicKey)))
+            {
+                _publicKey?.Dispose();
+                _publicKey = new VaultPublicKey(snapshot.PublicKey);
+            }
+        }
+    }
+
+    private PublicKeySealed Seal(ReadOnlySpan<byte> secret, string purpose, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (secret.IsEmpty)
+        {
+            throw new ArgumentException("A secret cannot be empty.", nameof(secret));
+        }
+
+        lock (_gate)
+        {
+            if (_publicKey is null || _snapshot.State is not (VaultState.Locked or VaultState.Unlocked))
+            {
+                throw new VaultUnavailableException($"The vault is {_snapshot.State.ToString().ToLowerInvariant()}: nothing to seal the secret to ({_snapshot.Reason}).", _snapshot.State);
+            }
+
+            return PublicKeySealing.Seal(_publicKey.Rsa, _publicKey.Fingerprint, secret, purpose, name);
+        }
+    }
+
+    private void OnStateChanged(VaultStateChanged changed)
+    {
+        Snapshot current = Volatile.Read(ref _snapshot);
+        Volatile.Write(ref _snapshot, current with { State = changed.State, VaultPid = changed.VaultPid, Reason = changed.Reason, Restarts = changed.Restarts });
+        if (changed.State is VaultState.Locked or VaultState.Unlocked)
+        {
+            // Pick up the (possibly new) public key and session of a started or re-keyed vault.
+            _supervisor.Ask<Snapshot>(GetSnapshot.Instance, _settings.RequestTimeout).ContinueWith(
+                t =>
+                {
+                    if (t.IsCompletedSuccessfully)
+                    {
+                        Update(t.Result);
+                    }
+                },
+                TaskScheduler.Default);
+        }
+
+        StateChanged?.Invoke(this, changed);
+    }
+
+    /// <summary>The vault's RSA public key, imported once per keypair.</summary>
+    private sealed class VaultPublicKey : IDisposable
+    {
+        private readonly byte[] _spki;
+
+        public VaultPublicKey(byte[] spki)
+        {
+            _spki = spki;
+            Rsa = RSA.Create();
+            Rsa.ImportSubjectPublicKeyInfo(spki, out _);
+            Fingerprint = PublicKeySealing.Fingerprint(spki);
+        }
+
+        public RSA Rsa { get; }
+
+        public byte[] Fingerprint { get; }
+
+        public bool Matches(byte[] spki) => _spki.AsSpan().SequenceEqual(spki);
+
+        public void Dispose() => Rsa.Dispose();
+    }
+
+    private sealed class StateListener : ReceiveActor
+    {
+        public StateListener(VaultClient client) => Receive<VaultStateChanged>(client.OnStateChanged);
+    }
+}

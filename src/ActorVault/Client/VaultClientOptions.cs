@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text;
+using Akka.Configuration;
+
+namespace ActorVault;
+
+/// <summary>
+/// Options of <see cref="VaultClient"/>. Every property is nullable: null keeps the reference default
+/// from <c>hocon/actorvault-link.conf</c> (shown in each property's summary).
+/// </summary>
+public sealed class VaultClientOptions
+{
+    /// <summary>Path of the <c>actorvault</c> executable (or <c>ActorVault.Host.dll</c>). Default: found next to the application.</summary>
+    public string? ExecutablePath { get; set; }
+
+    /// <summary>How long the child may take to print READY and authenticate. Default 30 s.</summary>
+    public TimeSpan? StartupTimeout { get; set; }
+
+    /// <summary>Timeout of an ordinary request. Default 30 s.</summary>
+    public TimeSpan? RequestTimeout { get; set; }
+
+    /// <summary>Timeout of a request that waits for a person (terminal prompts). Default 10 min.</summary>
+    public TimeSpan? InteractiveTimeout { get; set; }
+
+    /// <summary>Interval of the supervisor's authenticated heartbeat. Default 200 ms.</summary>
+    public TimeSpan? HeartbeatInterval { get; set; }
+
+    /// <summary>A live vault that answers no heartbeat for this long is killed and restarted. Default 5 s.</summary>
+    public TimeSpan? UnresponsiveAfter { get; set; }
+
+    /// <summary>First restart delay. Default 200 ms.</summary>
+    public TimeSpan? MinBackoff { get; set; }
+
+    /// <summary>Longest restart delay. Default 10 s.</summary>
+    public TimeSpan? MaxBackoff { get; set; }
+
+    /// <summary>Random jitter added to each delay, as a fraction. Default 0.2.</summary>
+    public double? RandomFactor { get; set; }
+
+    /// <summary>Restarts allowed within <see cref="MaxRestartsWithin"/>; beyond that the vault stays stopped. Default 10.</summary>
+    public int? MaxRestarts { get; set; }
+
+    /// <summary>Window for <see cref="MaxRestarts"/>. Default 60 s.</summary>
+    public TimeSpan? MaxRestartsWithin { get; set; }
+
+    /// <summary>RSA key size in the vault: 2048, 3072 or 4096. Default 2048.</summary>
+    public int? RsaBits { get; set; }
+
+    /// <summary>OpenSSL secure heap size in the vault, a power of two. Default 32 KiB.</summary>
+    public int? SecureHeapBytes { get; set; }
+
+    /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
+    public Action<string>? VaultLog { get; set; }
+
+    internal Config ToConfig()
+    {
+        var hocon = new StringBuilder();
+        void Add(string key, object? value)
+        {
+            if (value is not null)
+            {
+                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.supervisor.{key} = {Format(value)}\n");
+            }
+        }
+
+        Add("executable", ExecutablePath);
+        Add("startup-timeout", StartupTimeout);
+        Add("request-timeout", RequestTimeout);
+        Add("interactive-timeout", InteractiveTimeout);
+        Add("heartbeat-interval", HeartbeatInterval);
+        Add("unresponsive-after", UnresponsiveAfter);
+        Add("restart.min-backoff", MinBackoff);
+        Add("restart.max-backoff", MaxBackoff);
+        Add("restart.random-factor", RandomFactor);
+        Add("restart.max-restarts", MaxRestarts);
+        Add("restart.max-restarts-within", MaxRestartsWithin);
+        Add("rsa-bits", RsaBits);
+        Add("secure-heap-bytes", SecureHeapBytes);
+        return ConfigurationFactory.ParseString(hocon.ToString());
+    }
+
+    private static string Format(object value) => value switch
+    {
+        string s => $"\"{s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"",
+        TimeSpan t => string.Create(CultureInfo.InvariantCulture, $"{(long)t.TotalMilliseconds}ms"),
+        double d => d.ToString(CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString()!,
+    };
+}

@@ -1,0 +1,573 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using ActorVault.Crypto;
+using ActorVault.Memory;
+using ActorVault.Memory.Readers;
+using ActorVault.Protocol;
+using ActorVault.Serialization;
+using static ActorVault.Client.SupervisorProtocol;
+
+namespace ActorVault.Client;
+
+/// <summary>
+/// Owns the vault child process (application side). Starts it with a fresh bootstrap secret on its
+/// stdin, reads the READY line, resolves and authenticates the guardian, then relays requests as
+/// sealed envelopes. Watches the process (exit is reported at once) and the vault's answers (an
+/// authenticated heartbeat; a live process that stops answering is killed). On death: every pending
+/// request fails with <see cref="VaultUnavailableException"/> naming the exit code or signal, the
+/// session keys and every tracked client-side buffer are zeroed, and the child is restarted with
+/// exponential backoff, locked. States: Starting → Locked ⇄ Unlocked → Restarting → Starting …, Stopped.
+/// </summary>
+internal sealed class VaultSupervisor : ActorBase, IWithTimers
+{
+    private const int StderrTailLines = 20;
+
+    private readonly SupervisorSettings _settings;
+    private readonly IVaultProcessLauncher _launcher;
+    private readonly ClientSecretTracker _tracker;
+    private readonly Action<string>? _vaultLog;
+    private readonly SessionKeyRing _ring;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<Guid, Pending> _pending = [];
+    private readonly List<(Request Request, IActorRef ReplyTo)> _queued = [];
+    private readonly List<IActorRef> _startWaiters = [];
+    private readonly List<IActorRef> _stopWaiters = [];
+    private readonly Queue<string> _stderrTail = new();
+    private readonly Queue<long> _restartTimes = new();
+    private readonly HashSet<string> _secretNames = new(StringComparer.Ordinal);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    private IVaultProcess? _process;
+    private SessionKeys? _keys;
+    private IActorRef? _vault;
+    private VaultState _state = VaultState.Starting;
+    private string _reason = "starting";
+    private byte[] _publicKey = [];
+    private int _attempt;
+    private int _restarts;
+    private bool _everStarted;
+    private string? _killReason;
+    private long _lastAnswer;
+    private long _pingSequence;
+    private Exception? _startupFailure;
+
+    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog)
+    {
+        _settings = settings;
+        _launcher = launcher;
+        _tracker = tracker;
+        _vaultLog = vaultLog;
+        _ring = SessionKeyRing.For(Context.System);
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null) =>
+        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog));
+
+    private VaultState RunningState => _secretNames.Count > 0 ? VaultState.Unlocked : VaultState.Locked;
+
+    protected override void PreStart() => Launch();
+
+    protected override void PostStop()
+    {
+        Timers.CancelAll();
+        if (_process is not null)
+        {
+            _process.Kill();
+            _process.Dispose();
+            _process = null;
+        }
+
+        EndSession();
+        FailAll(new VaultUnavailableException("The vault client was stopped.", VaultState.Stopped));
+    }
+
+    protected override bool Receive(object message) => Starting(message);
+
+    // ---------------------------------------------------------------- states
+
+    private bool Starting(object message)
+    {
+        switch (message)
+        {
+            case VaultProcessReady ready when ready.Pid == _process?.Pid:
+                Context.ActorSelection(ready.GuardianPath).Tell(new Identify(_attempt), Self);
+                return true;
+            case ActorIdentity identity when identity.MessageId is int attempt && attempt == _attempt:
+                if (identity.Subject is null)
+                {
+                    StartFailed("the vault printed its address but no guardian answers there (address unreachable)");
+                    return true;
+                }
+
+                _vault = identity.Subject;
+                SendToVault(new Hello(Guid.NewGuid(), Environment.ProcessId), Self, _settings.StartupTimeout);
+                return true;
+            case VaultEnvelope { Body: Welcome welcome } envelope when envelope.Session == _keys?.Id && _pending.Remove(welcome.RequestId, out Pending? hello):
+                Timers.Cancel(hello.Request.RequestId);
+                Started(welcome);
+                return true;
+            case StartupTimedOut timedOut when timedOut.Attempt == _attempt:
+                StartFailed($"no READY line and authenticated welcome within {_settings.StartupTimeout.TotalSeconds:0.#} s");
+                return true;
+            case Request request:
+                if (_queued.Count + _pending.Count >= _settings.MaxPendingRequests)
+                {
+                    Sender.Tell(new Status.Failure(new VaultOperationException(VaultError.Busy, $"{_settings.MaxPendingRequests} requests are already waiting for the vault to start.")));
+                }
+                else
+                {
+                    _queued.Add((request, Sender));
+                }
+
+                return true;
+            default:
+                return Common(message);
+        }
+    }
+
+    private bool Running(object message)
+    {
+        switch (message)
+        {
+            case Request request:
+                Relay(request, Sender);
+                return true;
+            case HeartbeatTick:
+                Heartbeat();
+                return true;
+            default:
+                return Common(message);
+        }
+    }
+
+    private bool Restarting(object message)
+    {
+        switch (message)
+        {
+            case LaunchTick:
+                Launch();
+                return true;
+            case Request:
+                Sender.Tell(new Status.Failure(new VaultUnavailableException($"The vault is restarting ({_reason}); it will come back locked.", VaultState.Restarting)));
+                return true;
+            default:
+                return Common(message);
+        }
+    }
+
+    private bool StoppedState(object message)
+    {
+        switch (message)
+        {
+            case Request:
+                Sender.Tell(new Status.Failure(Unavailable()));
+                return true;
+            default:
+                return Common(message);
+        }
+    }
+
+    /// <summary>Messages handled the same way in every state.</summary>
+    private bool Common(object message)
+    {
+        switch (message)
+        {
+            case VaultEnvelope envelope when envelope.Session == _keys?.Id:
+                FromVault(envelope.Body);
+                return true;
+            case VaultEnvelope envelope:
+                _log.Warning("Audit: dropped an envelope of another session ({0}) from {1}.", envelope.Session, Sender.Path);
+                return true;
+            case RejectedEnvelope rejected:
+                _log.Warning("Audit: refused an unauthenticated message from {0}: {1}.", Sender.Path, rejected.Reason);
+                return true;
+            case Refused refused:
+                _log.Warning("The vault refused a message: {0}.", refused.Reason);
+                return true;
+            case VaultProcessLog log:
+                VaultLog(log);
+                return true;
+            case VaultProcessExited exited when exited.Pid == _process?.Pid:
+                Died(exited);
+                return true;
+            case VaultProcessEvent:
+                return true; // an event of an earlier child
+            case RequestTimedOut timedOut:
+                if (_pending.Remove(timedOut.RequestId, out Pending? pending))
+                {
+                    pending.ReplyTo.Tell(new Status.Failure(new TimeoutException($"The vault did not answer {pending.Request.GetType().Name} within the timeout.")));
+                }
+
+                return true;
+            case GetSnapshot:
+                Sender.Tell(Snapshot());
+                return true;
+            case WhenStarted:
+                if (_everStarted && _state is not VaultState.Stopped)
+                {
+                    Sender.Tell(Snapshot());
+                }
+                else if (_state == VaultState.Stopped)
+                {
+                    Sender.Tell(new Status.Failure(_startupFailure ?? Unavailable()));
+                }
+                else
+                {
+                    _startWaiters.Add(Sender);
+                }
+
+                return true;
+            case Stop stop:
+                StopVault(stop);
+                return true;
+            case KillAfterGrace kill when kill.Pid == _process?.Pid:
+                _log.Warning("The vault (pid {0}) did not exit within the grace period after its stdin closed; sending SIGKILL.", kill.Pid);
+                _process.Kill();
+                return true;
+            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace:
+                return true; // stale timers and answers of earlier attempts
+            default:
+                return false;
+        }
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    private void Launch()
+    {
+        _attempt++;
+        _killReason = null;
+        _vault = null;
+        _stderrTail.Clear();
+        Transition(VaultState.Starting, _attempt == 1 ? "starting" : $"restart {_restarts}");
+        Context.Become(Starting);
+
+        SessionKeys keys;
+        using (SecretBuffer bootstrap = SessionKeys.NewBootstrap())
+        {
+            keys = SessionKeys.Derive(bootstrap);
+            _ring.Add(keys);
+            _keys = keys;
+            try
+            {
+                _process = _launcher.Launch(_settings, bootstrap, Self);
+            }
+            catch (VaultStartupException e)
+            {
+                StartFailed(e.Message);
+                return;
+            }
+        }
+
+        Timers.StartSingleTimer("startup", new StartupTimedOut(_attempt), _settings.StartupTimeout);
+        _log.Info("Vault child started (pid {0}, attempt {1}); waiting for READY.", _process.Pid, _attempt);
+    }
+
+    private void Started(Welcome welcome)
+    {
+        Timers.Cancel("startup");
+        _everStarted = true;
+        _publicKey = welcome.Keystore.PublicKey;
+        _secretNames.Clear();
+        _lastAnswer = _clock.ElapsedMilliseconds;
+        Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _settings.HeartbeatInterval);
+        Context.Become(Running);
+        Transition(RunningState, $"vault pid {welcome.VaultPid} ready: RSA-{welcome.Keystore.KeyBits}, secure heap {welcome.Keystore.SecureHeapUsedBytes} B used, {welcome.Memory.Backing}");
+
+        foreach (IActorRef waiter in _startWaiters)
+        {
+            waiter.Tell(Snapshot());
+        }
+
+        _startWaiters.Clear();
+        foreach ((Request request, IActorRef replyTo) in _queued)
+        {
+            Relay(request, replyTo);
+        }
+
+        _queued.Clear();
+    }
+
+    private void StartFailed(string why)
+    {
+        Timers.Cancel("startup");
+        if (_process is not null)
+        {
+            // Its exit will arrive as an event; it finishes the job (restart or stop).
+            _killReason = why;
+            _process.Kill();
+            if (_everStarted)
+            {
+                return;
+            }
+        }
+
+        if (_everStarted)
+        {
+            ScheduleRestart(why);
+            return;
+        }
+
+        var failure = new VaultStartupException($"The vault could not be started: {why}.", [.. _stderrTail]);
+        _startupFailure = failure;
+        EndSession();
+        Transition(VaultState.Stopped, $"startup failed: {why}");
+        Context.Become(StoppedState);
+        foreach (IActorRef waiter in _startWaiters)
+        {
+            waiter.Tell(new Status.Failure(failure));
+        }
+
+        _startWaiters.Clear();
+        FailAll(failure);
+    }
+
+    private void Died(VaultProcessExited exited)
+    {
+        string cause = _killReason is null ? exited.Describe() : $"{_killReason}; {exited.Describe()}";
+        _process?.Dispose();
+        _process = null;
+        _vault = null;
+        Timers.Cancel("heartbeat");
+        Timers.Cancel("startup");
+        int zeroed = EndSession();
+        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, _pending.Count + _queued.Count);
+
+        if (_state == VaultState.Stopped)
+        {
+            FailAll(Unavailable());
+            foreach (IActorRef waiter in _stopWaiters)
+            {
+                waiter.Tell(new Stopped(cause));
+            }
+
+            _stopWaiters.Clear();
+            return;
+        }
+
+        if (!_everStarted)
+        {
+            _killReason = null;
+            StartFailed(cause);
+            return;
+        }
+
+        FailAll(new VaultUnavailableException($"The vault is unavailable: {cause}. It restarts locked; secrets must be entered again.", VaultState.Restarting));
+        ScheduleRestart(cause);
+    }
+
+    private void ScheduleRestart(string cause)
+    {
+        long now = _clock.ElapsedMilliseconds;
+        while (_restartTimes.Count > 0 && now - _restartTimes.Peek() > _settings.MaxRestartsWithin.TotalMilliseconds)
+        {
+            _restartTimes.Dequeue();
+        }
+
+        if (_restartTimes.Count >= _settings.MaxRestarts)
+        {
+            string why = $"{cause}; {_restartTimes.Count} restarts within {_settings.MaxRestartsWithin.TotalSeconds:0.#} s, giving up";
+            _log.Error("The vault keeps dying ({0}); it will not be restarted.", why);
+            Transition(VaultState.Stopped, why);
+            Context.Become(StoppedState);
+            FailAll(Unavailable());
+            return;
+        }
+
+        _restartTimes.Enqueue(now);
+        _restarts++;
+        TimeSpan delay = _settings.Backoff(_restartTimes.Count, Random.Shared.NextDouble());
+        Transition(VaultState.Restarting, cause);
+        Context.Become(Restarting);
+        Timers.StartSingleTimer("launch", LaunchTick.Instance, delay);
+        _log.Info("Restarting the vault in {0} ms (restart {1}).", (long)delay.TotalMilliseconds, _restarts);
+    }
+
+    private void StopVault(Stop stop)
+    {
+        Timers.CancelAll();
+        Transition(VaultState.Stopped, "stopped by the application");
+        Context.Become(StoppedState);
+        FailAll(Unavailable());
+        if (_process is null)
+        {
+            EndSession();
+            Sender.Tell(new Stopped("no vault process was running"));
+            return;
+        }
+
+        _stopWaiters.Add(Sender);
+        _process.CloseInput();
+        Timers.StartSingleTimer("kill", new KillAfterGrace(_process.Pid), stop.Grace);
+    }
+
+    /// <summary>Zeroes the session keys and every client-side buffer of the session; returns the buffer count.</summary>
+    private int EndSession()
+    {
+        if (_keys is not null)
+        {
+            _ring.Remove(_keys.Id);
+            _keys = null;
+        }
+
+        return _tracker.ZeroAll();
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    private void Relay(Request request, IActorRef replyTo)
+    {
+        if (_pending.Count >= _settings.MaxPendingRequests)
+        {
+            replyTo.Tell(new Status.Failure(new VaultOperationException(VaultError.Busy, $"{_settings.MaxPendingRequests} requests are already in flight.")));
+            return;
+        }
+
+        SendToVault(request.Body, replyTo, request.Interactive ? _settings.InteractiveTimeout : _settings.RequestTimeout);
+    }
+
+    private void SendToVault(IVaultRequest body, IActorRef replyTo, TimeSpan timeout)
+    {
+        Timers.StartSingleTimer(body.RequestId, new RequestTimedOut(body.RequestId), timeout);
+        _pending[body.RequestId] = new Pending(replyTo, body);
+        _vault!.Tell(new VaultEnvelope(_keys!.Id, body), Self);
+    }
+
+    private void FromVault(IVaultProtocolMessage body)
+    {
+        switch (body)
+        {
+            case Pong:
+                _lastAnswer = _clock.ElapsedMilliseconds;
+                return;
+            case KeystoreReset reset:
+                _secretNames.Clear();
+                Transition(RunningState, $"keystore reset: {reset.Reason}");
+                return;
+            case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
+                Timers.Cancel(reply.RequestId);
+                _lastAnswer = _clock.ElapsedMilliseconds;
+                Observe(reply);
+                pending.ReplyTo.Tell(reply is RequestFailed failed ? new Status.Failure(ToException(failed)) : reply);
+                return;
+            default:
+                _log.Debug("Dropped a late or unknown vault message {0}.", body.GetType().Name);
+                return;
+        }
+    }
+
+    /// <summary>Keeps the state (locked/unlocked) and public key in step with what the vault reports.</summary>
+    private void Observe(IVaultReply reply)
+    {
+        switch (reply)
+        {
+            case SecretStored stored:
+                _secretNames.Add(stored.Name);
+                break;
+            case SecretLocked locked:
+                _secretNames.Remove(locked.Name);
+                break;
+            case VaultStatusReply status:
+                _secretNames.Clear();
+                _secretNames.UnionWith(status.Secrets);
+                break;
+            case KeypairGenerated generated:
+                _publicKey = generated.Keystore.PublicKey;
+                Transition(_state, $"new RSA-{generated.Keystore.KeyBits} keypair", force: true);
+                break;
+            default:
+                return;
+        }
+
+        if (_state is VaultState.Locked or VaultState.Unlocked && RunningState != _state)
+        {
+            Transition(RunningState, reply is SecretStored s ? $"secret '{s.Name}' stored" : "secrets changed");
+        }
+    }
+
+    private void Heartbeat()
+    {
+        long silent = _clock.ElapsedMilliseconds - _lastAnswer;
+        if (silent > _settings.UnresponsiveAfter.TotalMilliseconds && _process is not null)
+        {
+            _killReason = $"no answer to heartbeats for {silent} ms";
+            _log.Error("The vault (pid {0}) is unresponsive ({1}); killing it.", _process.Pid, _killReason);
+            Timers.Cancel("heartbeat");
+            _process.Kill();
+            return;
+        }
+
+        _vault?.Tell(new VaultEnvelope(_keys!.Id, new Ping(Guid.NewGuid(), ++_pingSequence)), Self);
+    }
+
+    private void FailAll(Exception failure)
+    {
+        foreach (Pending pending in _pending.Values)
+        {
+            Timers.Cancel(pending.Request.RequestId);
+            if (!pending.ReplyTo.Equals(Self))
+            {
+                pending.ReplyTo.Tell(new Status.Failure(failure));
+            }
+        }
+
+        _pending.Clear();
+        foreach ((_, IActorRef replyTo) in _queued)
+        {
+            replyTo.Tell(new Status.Failure(failure));
+        }
+
+        _queued.Clear();
+    }
+
+    private static Exception ToException(RequestFailed failed) => failed.Code switch
+    {
+        VaultErrorCode.SecretInput => new SecretInputException((SecretInputError)failed.InputError, failed.Message),
+        VaultErrorCode.SecretNotFound => new VaultOperationException(VaultError.SecretNotFound, failed.Message),
+        VaultErrorCode.ConfirmationMismatch => new VaultOperationException(VaultError.ConfirmationMismatch, failed.Message),
+        VaultErrorCode.BadRequest => new VaultOperationException(VaultError.BadRequest, failed.Message),
+        VaultErrorCode.SealedPayloadRejected => new VaultOperationException(VaultError.SealedPayloadRejected, failed.Message),
+        VaultErrorCode.KeystoreUnavailable => new VaultOperationException(VaultError.KeystoreUnavailable, failed.Message),
+        VaultErrorCode.Busy => new VaultOperationException(VaultError.Busy, failed.Message),
+        _ => new VaultOperationException(VaultError.Unknown, failed.Message),
+    };
+
+    private VaultUnavailableException Unavailable() => new($"The vault is stopped: {_reason}.", VaultState.Stopped);
+
+    private void VaultLog(VaultProcessLog log)
+    {
+        _stderrTail.Enqueue(log.Line);
+        while (_stderrTail.Count > StderrTailLines)
+        {
+            _stderrTail.Dequeue();
+        }
+
+        if (_vaultLog is not null)
+        {
+            _vaultLog(log.Line);
+        }
+        else
+        {
+            _log.Info("[vault {0}] {1}", log.Pid, log.Line);
+        }
+    }
+
+    private void Transition(VaultState state, string reason, bool force = false)
+    {
+        VaultState previous = _state;
+        _state = state;
+        _reason = reason;
+        if (previous != state || force)
+        {
+            Context.System.EventStream.Publish(new VaultStateChanged(previous, state, reason, _process?.Pid ?? 0, _restarts));
+        }
+    }
+
+    private Snapshot Snapshot() =>
+        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys is null ? null : new SessionTag(_keys.Id));
+
+    private sealed record Pending(IActorRef ReplyTo, IVaultRequest Request);
+}

@@ -1,0 +1,34 @@
+using System.Reflection;
+using Akka.Configuration;
+
+namespace ActorVault.Configuration;
+
+/// <summary>The reference HOCON of both systems, embedded from <c>hocon/</c>.</summary>
+internal static class ActorVaultConfig
+{
+    private static readonly Lazy<Config> Common = new(() => Load("actorvault-common.conf"));
+
+    /// <summary>The vault child's system: vault file over the common file; loopback, ephemeral port.</summary>
+    public static Config Vault => Loopback.WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
+
+    /// <summary>The application's link system.</summary>
+    public static Config Link => Loopback.WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
+
+    /// <summary>Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice.</summary>
+    private static Config Loopback => ConfigurationFactory.ParseString(
+        """
+        akka.remote.dot-netty.tcp.hostname = "127.0.0.1"
+        akka.remote.dot-netty.tcp.public-hostname = "127.0.0.1"
+        akka.remote.dot-netty.tcp.port = 0
+        akka.remote.dot-netty.tcp.enable-ssl = false
+        """);
+
+    public static Config Load(string fileName)
+    {
+        string resource = $"ActorVault.hocon.{fileName}";
+        using Stream? stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
+            ?? throw new ConfigurationException($"ActorVault's reference configuration '{resource}' is missing from the assembly; the build is broken.");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+}

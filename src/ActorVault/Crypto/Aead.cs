@@ -1,0 +1,58 @@
+using System.Security.Cryptography;
+using ActorVault.Memory;
+
+namespace ActorVault.Crypto;
+
+/// <summary>
+/// AES-256-GCM with the key read from secret memory for the duration of one call. The key schedule
+/// lives in OpenSSL's cipher context only while the call runs (OpenSSL cleanses it when freed).
+/// </summary>
+internal static class Aead
+{
+    public const int KeySize = 32;
+    public const int NonceSize = 12;
+    public const int TagSize = 16;
+
+    public static void Encrypt(SecretBuffer key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> associatedData)
+    {
+        using SecretBuffer.Scope scope = key.Open();
+        Encrypt(scope.Bytes, nonce, plaintext, ciphertext, tag, associatedData);
+    }
+
+    public static void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> associatedData)
+    {
+        using var gcm = new AesGcm(key, TagSize);
+        gcm.Encrypt(nonce, plaintext, ciphertext, tag, associatedData);
+    }
+
+    /// <summary>Decrypts into <paramref name="plaintext"/>; false (and zeroed output) when the tag does not verify.</summary>
+    public static bool TryDecrypt(SecretBuffer key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        using SecretBuffer.Scope scope = key.Open();
+        return TryDecrypt(scope.Bytes, nonce, ciphertext, tag, plaintext, associatedData);
+    }
+
+    /// <summary>Decrypts into <paramref name="plaintext"/>; false (and zeroed output) when the tag does not verify.</summary>
+    public static bool TryDecrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        using var gcm = new AesGcm(key, TagSize);
+        try
+        {
+            gcm.Decrypt(nonce, ciphertext, tag, plaintext, associatedData);
+            return true;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            return false;
+        }
+    }
+
+    /// <summary>A fresh random AES-256 key, made directly in secret memory.</summary>
+    public static SecretBuffer NewKey()
+    {
+        SecretBuffer key = SecretMemory.Allocate(KeySize);
+        key.Write(0, static (span, _) => RandomNumberGenerator.Fill(span));
+        return key;
+    }
+}

@@ -1,0 +1,119 @@
+namespace ActorVault.Protocol;
+
+/// <summary>Every type that may cross the loopback link (inside an authenticated envelope, or a bare refusal).</summary>
+internal interface IVaultProtocolMessage;
+
+/// <summary>A request from the application to the vault; the vault answers with an <see cref="IVaultReply"/> of the same id.</summary>
+internal interface IVaultRequest : IVaultProtocolMessage
+{
+    Guid RequestId { get; }
+}
+
+/// <summary>The vault's answer to one <see cref="IVaultRequest"/>.</summary>
+internal interface IVaultReply : IVaultProtocolMessage
+{
+    Guid RequestId { get; }
+}
+
+/// <summary>Where the vault reads a secret from (the vault's own terminal and descriptors).</summary>
+internal enum SecretSourceKind
+{
+    Terminal,
+    File,
+    FileDescriptor,
+    SystemdCredential,
+}
+
+/// <summary>Machine-readable reason of a <see cref="RequestFailed"/>.</summary>
+internal enum VaultErrorCode
+{
+    Unknown,
+    SecretNotFound,
+    SecretInput,
+    ConfirmationMismatch,
+    BadRequest,
+    SealedPayloadRejected,
+    KeystoreUnavailable,
+    Busy,
+}
+
+// ---- requests (application → vault) ----
+
+/// <summary>First authenticated message of a session: proves the key and asks for the vault's identity.</summary>
+internal sealed record Hello(Guid RequestId, int ClientPid) : IVaultRequest;
+
+/// <summary>Liveness probe, answered by the guardian itself.</summary>
+internal sealed record Ping(Guid RequestId, long Sequence) : IVaultRequest;
+
+internal sealed record GetVaultStatus(Guid RequestId) : IVaultRequest;
+
+/// <summary>Make a new RSA keypair in the secure heap; existing data keys are re-wrapped to it.</summary>
+internal sealed record GenerateKeypair(Guid RequestId, int Bits) : IVaultRequest;
+
+internal sealed record GetSecureHeapReport(Guid RequestId) : IVaultRequest;
+
+/// <summary>Read a secret in the vault from one of its own sources, straight into secret memory.</summary>
+internal sealed record ReadSecret(
+    Guid RequestId,
+    string Name,
+    SecretSourceKind Source,
+    string? Path,
+    int FileDescriptor,
+    string Prompt,
+    bool Confirm,
+    string ConfirmPrompt,
+    int MaxBytes) : IVaultRequest;
+
+/// <summary>A secret sealed to the vault's public key in the application (hybrid RSA-OAEP + AES-256-GCM).</summary>
+internal sealed record SetSecret(Guid RequestId, string Name, PublicKeySealed Payload) : IVaultRequest;
+
+/// <summary>Compare a candidate (sealed to the vault's public key) with a stored secret in constant time.</summary>
+internal sealed record VerifySecret(Guid RequestId, string Name, PublicKeySealed Candidate) : IVaultRequest;
+
+/// <summary>Forget a secret: its data key is zeroed and its sealed form dropped.</summary>
+internal sealed record LockSecret(Guid RequestId, string Name) : IVaultRequest;
+
+/// <summary>Open a stored secret and re-seal it under the session's payload key (the basis of leases).</summary>
+internal sealed record OpenForSession(Guid RequestId, string Name) : IVaultRequest;
+
+// ---- replies (vault → application) ----
+
+internal sealed record Welcome(Guid RequestId, int VaultPid, KeystoreInfo Keystore, MemoryInfo Memory) : IVaultReply;
+
+internal sealed record Pong(Guid RequestId, long Sequence) : IVaultReply;
+
+internal sealed record VaultStatusReply(Guid RequestId, int VaultPid, KeystoreInfo Keystore, MemoryInfo Memory, string[] Secrets) : IVaultReply;
+
+internal sealed record KeypairGenerated(Guid RequestId, KeystoreInfo Keystore) : IVaultReply;
+
+internal sealed record SecureHeapReport(Guid RequestId, bool Initialized, long SizeBytes, long UsedBytes, int KeyBits, bool PrivateKeyInSecureHeap) : IVaultReply;
+
+internal sealed record SecretStored(Guid RequestId, string Name, int Length) : IVaultReply;
+
+internal sealed record SecretVerified(Guid RequestId, string Name, bool Matches) : IVaultReply;
+
+internal sealed record SecretLocked(Guid RequestId, string Name, bool Existed) : IVaultReply;
+
+/// <summary>A secret sealed under the session's payload key: only the application that holds the session can open it.</summary>
+internal sealed record SessionSealed(Guid RequestId, string Name, byte[] Nonce, byte[] Ciphertext, byte[] Tag) : IVaultReply;
+
+internal sealed record RequestFailed(Guid RequestId, VaultErrorCode Code, string Message, int InputError) : IVaultReply;
+
+// ---- notices (vault → application, unsolicited) ----
+
+/// <summary>The vault's keystore failed and was replaced: every secret is gone, the vault is locked.</summary>
+internal sealed record KeystoreReset(string Reason, KeystoreInfo Keystore) : IVaultProtocolMessage;
+
+// ---- outside any envelope ----
+
+/// <summary>The only answer an unauthenticated sender gets. Says nothing about the vault.</summary>
+internal sealed record Refused(string Reason) : IVaultProtocolMessage;
+
+// ---- shared data ----
+
+internal sealed record KeystoreInfo(int KeyBits, byte[] PublicKey, long SecureHeapUsedBytes, long SecureHeapSizeBytes, int SecretCount);
+
+internal sealed record MemoryInfo(string Backing, long LockedBytes, int LiveBuffers, bool Hardened);
+
+/// <summary>Hybrid sealing to an RSA public key: RSA-OAEP-SHA256(data key) ‖ AES-256-GCM(secret).</summary>
+internal sealed record PublicKeySealed(byte[] KeyFingerprint, byte[] WrappedKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);

@@ -1,0 +1,348 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Akka.Actor;
+using Akka.Event;
+using ActorVault.Crypto;
+using ActorVault.Memory;
+using ActorVault.Protocol;
+using ActorVault.Serialization;
+
+namespace ActorVault.Vault;
+
+/// <summary>
+/// Holds the vault's RSA keypair (made while the OpenSSL secure heap is initialized, so its private
+/// numbers live there) and every named secret, sealed: AES-256-GCM under a per-secret data key that
+/// stays in secret memory (and is also kept wrapped by the RSA key). Opening a secret for a session is
+/// one AES-GCM decrypt and one encrypt, no RSA operation. Any failure stops this actor; its PostStop
+/// zeroes every data key and frees the RSA key, and the guardian starts a fresh, empty keystore.
+/// </summary>
+internal sealed class KeystoreActor : ReceiveActor
+{
+    private readonly SessionId _session;
+    private readonly VaultSettings _settings;
+    private readonly Dictionary<string, StoredSecret> _secrets = new(StringComparer.Ordinal);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private RSA? _rsa;
+    private byte[] _publicKey = [];
+    private byte[] _fingerprint = [];
+
+    public KeystoreActor(SessionId session, VaultSettings settings)
+    {
+        _session = session;
+        _settings = settings;
+
+        Receive<Routed>(r => Handle(r));
+        Receive<StoreReadSecret>(m => StoreFromReader(m));
+    }
+
+    public static Props Props(SessionId session, VaultSettings settings) =>
+        Akka.Actor.Props.Create(() => new KeystoreActor(session, settings)).WithDispatcher("actorvault.blocking-dispatcher");
+
+    protected override void PreStart() => GenerateKeypair(_settings.RsaBits);
+
+    protected override void PostStop()
+    {
+        int count = _secrets.Count;
+        foreach (StoredSecret secret in _secrets.Values)
+        {
+            secret.DataKey.Dispose();
+        }
+
+        _secrets.Clear();
+        _rsa?.Dispose();
+        _rsa = null;
+        _log.Info("Keystore stopped: {0} data key(s) zeroed, RSA key freed.", count);
+    }
+
+    private void Handle(Routed routed)
+    {
+        IVaultReply reply = routed.Request switch
+        {
+            Hello h => new Welcome(h.RequestId, Environment.ProcessId, Info(), VaultMemory.Info()),
+            GetVaultStatus s => new VaultStatusReply(s.RequestId, Environment.ProcessId, Info(), VaultMemory.Info(), [.. _secrets.Keys.Order(StringComparer.Ordinal)]),
+            GenerateKeypair g => Regenerate(g),
+            GetSecureHeapReport r => HeapReport(r.RequestId),
+            SetSecret s => Set(s),
+            VerifySecret v => Verify(v),
+            LockSecret l => Lock(l),
+            OpenForSession o => OpenForSession(o),
+            _ => new RequestFailed(routed.Request.RequestId, VaultErrorCode.BadRequest, $"The keystore does not handle {routed.Request.GetType().Name}.", 0),
+        };
+        routed.ReplyTo.Tell(new VaultEnvelope(_session, reply));
+    }
+
+    private void StoreFromReader(StoreReadSecret message)
+    {
+        IVaultReply reply;
+        try
+        {
+            reply = Store(message.RequestId, message.Name, message.Secret);
+        }
+        finally
+        {
+            message.Secret.Dispose();
+        }
+
+        message.ReplyTo.Tell(new VaultEnvelope(_session, reply));
+    }
+
+    private KeystoreInfo Info()
+    {
+        SecureHeapStatus heap = OpenSslSecureHeap.Status();
+        return new KeystoreInfo(_rsa?.KeySize ?? 0, _publicKey, heap.UsedBytes, heap.SizeBytes, _secrets.Count);
+    }
+
+    private SecureHeapReport HeapReport(Guid requestId)
+    {
+        SecureHeapStatus heap = OpenSslSecureHeap.Status();
+        return new SecureHeapReport(requestId, heap.Initialized, heap.SizeBytes, heap.UsedBytes, _rsa?.KeySize ?? 0, heap.Initialized && heap.UsedBytes > 0 && _rsa is not null);
+    }
+
+    private void GenerateKeypair(int bits)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        long before = OpenSslSecureHeap.Status().UsedBytes;
+        RSA rsa = RSA.Create(bits);
+        byte[] spki;
+        try
+        {
+            // Exporting the public half forces OpenSSL to generate the key now, in the secure heap.
+            spki = rsa.ExportSubjectPublicKeyInfo();
+        }
+        catch
+        {
+            rsa.Dispose();
+            throw;
+        }
+
+        foreach ((string name, StoredSecret stored) in _secrets)
+        {
+            _secrets[name] = stored with { WrappedDataKey = stored.DataKey.Use(rsa, static (key, r) => r.Encrypt(key, PublicKeySealing.Padding)) };
+        }
+
+        _rsa?.Dispose();
+        _rsa = rsa;
+        _publicKey = spki;
+        _fingerprint = PublicKeySealing.Fingerprint(spki);
+        long after = OpenSslSecureHeap.Status().UsedBytes;
+        _log.Info("RSA-{0} keypair generated in {1} ms; OpenSSL secure heap {2} -> {3} bytes.", bits, stopwatch.ElapsedMilliseconds, before, after);
+    }
+
+    private IVaultReply Regenerate(GenerateKeypair request)
+    {
+        int bits = request.Bits == 0 ? _settings.RsaBits : request.Bits;
+        if (!VaultSettings.SupportedRsaBits.Contains(bits))
+        {
+            return new RequestFailed(request.RequestId, VaultErrorCode.BadRequest, $"RSA key size {bits} is not supported (2048, 3072 or 4096).", 0);
+        }
+
+        GenerateKeypair(bits);
+        return new KeypairGenerated(request.RequestId, Info());
+    }
+
+    private IVaultReply Set(SetSecret request)
+    {
+        if (Invalid(request.RequestId, request.Name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        SecretBuffer plaintext;
+        try
+        {
+            plaintext = PublicKeySealing.Open(_rsa!, _fingerprint, request.Payload, PublicKeySealing.SetPurpose, request.Name, _settings.MaxSecretBytes);
+        }
+        catch (CryptographicException e)
+        {
+            _log.Warning("Audit: set-secret {0} refused: {1}", SecretNames.Describe(request.Name), e.Message);
+            return new RequestFailed(request.RequestId, VaultErrorCode.SealedPayloadRejected, $"Secret {SecretNames.Describe(request.Name)} was not stored: {e.Message}", 0);
+        }
+
+        using (plaintext)
+        {
+            return Store(request.RequestId, request.Name, plaintext);
+        }
+    }
+
+    private IVaultReply Store(Guid requestId, string name, SecretBuffer plaintext)
+    {
+        if (Invalid(requestId, name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (!_secrets.ContainsKey(name) && _secrets.Count >= _settings.MaxSecrets)
+        {
+            return new RequestFailed(requestId, VaultErrorCode.BadRequest, $"The vault already holds {_secrets.Count} secrets (the maximum); lock one first.", 0);
+        }
+
+        if (plaintext.Length == 0 || plaintext.Length > _settings.MaxSecretBytes)
+        {
+            return new RequestFailed(requestId, VaultErrorCode.BadRequest, $"A secret is 1 to {_settings.MaxSecretBytes} bytes, not {plaintext.Length}.", 0);
+        }
+
+        SecretBuffer dataKey = Aead.NewKey();
+        try
+        {
+            byte[] aad = StoredAad(name);
+            byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
+            byte[] ciphertext = new byte[plaintext.Length];
+            byte[] tag = new byte[Aead.TagSize];
+            using (SecretBuffer.Scope secret = plaintext.Open())
+            {
+                Aead.Encrypt(dataKey, nonce, secret.Bytes, ciphertext, tag, aad);
+            }
+
+            byte[] wrapped = dataKey.Use(_rsa!, static (key, r) => r.Encrypt(key, PublicKeySealing.Padding));
+            if (_secrets.Remove(name, out StoredSecret? previous))
+            {
+                previous.DataKey.Dispose();
+            }
+
+            _secrets[name] = new StoredSecret(dataKey, wrapped, nonce, ciphertext, tag);
+            _log.Info("Audit: secret {0} stored ({1} bytes, sealed).", SecretNames.Describe(name), plaintext.Length);
+            return new SecretStored(requestId, name, plaintext.Length);
+        }
+        catch
+        {
+            dataKey.Dispose();
+            throw;
+        }
+    }
+
+    private IVaultReply Verify(VerifySecret request)
+    {
+        if (Invalid(request.RequestId, request.Name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
+        {
+            return NotFound(request.RequestId, request.Name);
+        }
+
+        SecretBuffer candidate;
+        try
+        {
+            candidate = PublicKeySealing.Open(_rsa!, _fingerprint, request.Candidate, PublicKeySealing.VerifyPurpose, request.Name, _settings.MaxSecretBytes);
+        }
+        catch (CryptographicException e)
+        {
+            return new RequestFailed(request.RequestId, VaultErrorCode.SealedPayloadRejected, $"The candidate for {SecretNames.Describe(request.Name)} was refused: {e.Message}", 0);
+        }
+
+        using (candidate)
+        using (SecretBuffer opened = Open(request.Name, stored))
+        {
+            bool matches = opened.FixedTimeEquals(candidate);
+            _log.Info("Audit: secret {0} verified: {1}.", SecretNames.Describe(request.Name), matches ? "match" : "no match");
+            return new SecretVerified(request.RequestId, request.Name, matches);
+        }
+    }
+
+    private IVaultReply Lock(LockSecret request)
+    {
+        if (Invalid(request.RequestId, request.Name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        bool existed = _secrets.Remove(request.Name, out StoredSecret? stored);
+        stored?.DataKey.Dispose();
+        _log.Info("Audit: secret {0} locked{1}.", SecretNames.Describe(request.Name), existed ? " (data key zeroed)" : " (was not set)");
+        return new SecretLocked(request.RequestId, request.Name, existed);
+    }
+
+    private IVaultReply OpenForSession(OpenForSession request)
+    {
+        if (Invalid(request.RequestId, request.Name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
+        {
+            return NotFound(request.RequestId, request.Name);
+        }
+
+        if (!SessionKeyRing.For(Context.System).TryGet(_session, out SessionKeys? keys))
+        {
+            return new RequestFailed(request.RequestId, VaultErrorCode.KeystoreUnavailable, "The session is closed.", 0);
+        }
+
+        return SealForSession(keys, request.RequestId, request.Name, stored);
+    }
+
+    /// <summary>The lease path: open (AES-GCM) into secret memory, seal under the session's payload key, zero.</summary>
+    internal static SessionSealed SealForSession(SessionKeys keys, Guid requestId, string name, StoredSecret stored)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
+        byte[] ciphertext = new byte[stored.Ciphertext.Length];
+        byte[] tag = new byte[Aead.TagSize];
+        using (SecretBuffer opened = Open(name, stored))
+        using (SecretBuffer.Scope plain = opened.Open())
+        {
+            Aead.Encrypt(keys.PayloadKey, nonce, plain.Bytes, ciphertext, tag, SessionAad(name, requestId));
+        }
+
+        return new SessionSealed(requestId, name, nonce, ciphertext, tag);
+    }
+
+    internal static SecretBuffer Open(string name, StoredSecret stored)
+    {
+        SecretBuffer plaintext = SecretMemory.Allocate(stored.Ciphertext.Length);
+        bool ok = false;
+        try
+        {
+            using (SecretBuffer.Scope output = plaintext.Open())
+            {
+                if (!Aead.TryDecrypt(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, output.WritableBytes, StoredAad(name)))
+                {
+                    throw new CryptographicException($"Stored secret {SecretNames.Describe(name)} failed authentication; the keystore is corrupt.");
+                }
+            }
+
+            ok = true;
+            return plaintext;
+        }
+        finally
+        {
+            if (!ok)
+            {
+                plaintext.Dispose();
+            }
+        }
+    }
+
+    internal static byte[] StoredAad(string name) => Encoding.UTF8.GetBytes($"actorvault/v1/stored\0{name}");
+
+    internal static byte[] SessionAad(string name, Guid requestId) => Encoding.UTF8.GetBytes($"actorvault/v1/session-sealed\0{name}\0{requestId:N}");
+
+    private static RequestFailed? Invalid(Guid requestId, string name) =>
+        SecretNames.IsValid(name)
+            ? null
+            : new RequestFailed(requestId, VaultErrorCode.BadRequest, $"Secret name {SecretNames.Describe(name)} is invalid: use 1–{SecretNames.MaxLength} characters of A–Z, a–z, 0–9, '.', '_', '-'.", 0);
+
+    private static RequestFailed NotFound(Guid requestId, string name) =>
+        new(requestId, VaultErrorCode.SecretNotFound, $"The vault holds no secret {SecretNames.Describe(name)} (never set, locked, or the vault restarted).", 0);
+
+    /// <summary>A sealed secret: only <see cref="DataKey"/> is secret, and it lives in secret memory.</summary>
+    internal sealed record StoredSecret(SecretBuffer DataKey, byte[] WrappedDataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
+}
+
+/// <summary>A request the guardian authenticated, passed to a child with where to answer.</summary>
+internal sealed record Routed(IVaultRequest Request, IActorRef ReplyTo);
+
+/// <summary>The reader hands a freshly read secret to the keystore; the keystore owns (and zeroes) it.</summary>
+internal sealed record StoreReadSecret(Guid RequestId, string Name, SecretBuffer Secret, IActorRef ReplyTo);
+
+internal static class VaultMemory
+{
+    public static MemoryInfo Info()
+    {
+        SecretMemoryStatus status = SecretMemory.Status;
+        return new MemoryInfo(status.Backing.ToString(), status.LockedBytes, status.LiveBuffers, ProcessHardening.Status().IsHardened);
+    }
+}

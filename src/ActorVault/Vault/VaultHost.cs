@@ -1,0 +1,146 @@
+using System.Globalization;
+using Akka.Actor;
+using Akka.Configuration;
+using ActorVault.Configuration;
+using ActorVault.Crypto;
+using ActorVault.Memory;
+using ActorVault.Memory.Readers;
+
+namespace ActorVault.Vault;
+
+/// <summary>
+/// The vault child process (<c>actorvault vault</c>). In order, before anything secret exists:
+/// harden the process (not dumpable, no core), initialize the OpenSSL secure heap, then read the
+/// 32-byte bootstrap secret from stdin into secret memory, derive the session keys, start the actor
+/// system on 127.0.0.1 with an ephemeral port, and print one READY line on stdout. From then on,
+/// end of stdin means the parent is gone: zero everything, shut down, exit within a second.
+/// </summary>
+public static class VaultHost
+{
+    /// <summary>The marker the application looks for on the vault's stdout (Akka may print other lines).</summary>
+    public const string ReadyMarker = "ACTORVAULT-READY";
+
+    /// <summary>Exit code when the parent went away (stdin closed).</summary>
+    public const int ExitParentGone = 0;
+
+    /// <summary>Exit code for a bootstrap or startup failure.</summary>
+    public const int ExitStartupFailed = 2;
+
+    /// <summary>Runs the vault until its parent goes away or it is shut down; returns the exit code.</summary>
+    public static int Run(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        int secureHeap = OpenSslSecureHeap.DefaultSizeBytes;
+        int? rsaBits = null;
+        for (int i = 0; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "--secure-heap" when i + 1 < args.Count:
+                    secureHeap = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--rsa-bits" when i + 1 < args.Count:
+                    rsaBits = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                default:
+                    Console.Error.WriteLine($"actorvault vault: unknown argument '{args[i]}'");
+                    return ExitStartupFailed;
+            }
+        }
+
+        HardeningStatus hardening = ProcessHardening.Apply();
+        foreach (string problem in hardening.Problems)
+        {
+            Console.Error.WriteLine($"actorvault vault: hardening: {problem}");
+        }
+
+        SecureHeapStatus heap = OpenSslSecureHeap.Initialize(secureHeap);
+        if (!heap.Initialized)
+        {
+            Console.Error.WriteLine("actorvault vault: the OpenSSL secure heap could not be initialized; refusing to hold keys outside it.");
+            return ExitStartupFailed;
+        }
+
+        SessionKeys keys;
+        try
+        {
+            using SecretBuffer bootstrap = SecretDescriptors.ReadExactly(0, SessionKeys.BootstrapSize, "bootstrap pipe (stdin)");
+            keys = SessionKeys.Derive(bootstrap);
+        }
+        catch (SecretInputException e)
+        {
+            Console.Error.WriteLine($"actorvault vault: no bootstrap secret: {e.Message} (the vault is started by the application, which writes it to stdin).");
+            return ExitStartupFailed;
+        }
+
+        Config config = ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty)
+            .WithFallback(ActorVaultConfig.Vault);
+        VaultSettings settings;
+        ActorSystem system;
+        try
+        {
+            settings = VaultSettings.Create(config);
+            system = ActorSystem.Create("actorvault", config);
+        }
+        catch (Exception e) when (e is ConfigurationException or ArgumentException)
+        {
+            keys.Dispose();
+            Console.Error.WriteLine($"actorvault vault: {e.Message}");
+            return ExitStartupFailed;
+        }
+
+        Serialization.SessionKeyRing.For(system).Add(keys);
+        CoordinatedShutdown shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "actorvault-zero-all", () =>
+        {
+            Serialization.SessionKeyRing.For(system).Clear();
+            SecretMemory.ZeroAll("vault shutdown");
+            return Task.FromResult(Akka.Done.Instance);
+        });
+
+        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings), VaultGuardian.Name);
+        Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
+        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId} guardian={guardian.Path.ToStringWithAddress(address)}");
+        Console.Out.Flush();
+
+        var parentGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watcher = new Thread(() =>
+        {
+            int errno = SecretDescriptors.WaitForEndOfInput(0);
+            parentGone.TrySetResult();
+            _ = errno;
+        })
+        {
+            IsBackground = true,
+            Name = "actorvault-parent-watch",
+        };
+        watcher.Start();
+
+        int completed = Task.WaitAny(parentGone.Task, system.WhenTerminated);
+        if (completed == 0)
+        {
+            // The parent is gone: zero first (nothing may outlive it), then shut down with a short leash.
+            int zeroed = SecretMemory.ZeroAll("parent process gone");
+            Console.Error.WriteLine($"actorvault vault: stdin closed (parent gone); {zeroed} secret buffer(s) zeroed; exiting.");
+            _ = shutdown.Run(ParentGoneReason.Instance).Wait(TimeSpan.FromMilliseconds(700));
+            return ExitParentGone;
+        }
+
+        SecretMemory.ZeroAll("vault actor system terminated");
+        return 0;
+    }
+
+    /// <summary>CoordinatedShutdown reason: the application that owns this vault is gone.</summary>
+    public sealed class ParentGoneReason : CoordinatedShutdown.Reason
+    {
+        /// <summary>The singleton.</summary>
+        public static readonly ParentGoneReason Instance = new();
+
+        private ParentGoneReason()
+        {
+        }
+
+        /// <inheritdoc />
+        public override int ExitCode => ExitParentGone;
+    }
+}

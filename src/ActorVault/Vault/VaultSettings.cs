@@ -1,0 +1,37 @@
+using Akka.Configuration;
+
+namespace ActorVault.Vault;
+
+/// <summary>The vault side's settings, read from <c>actorvault.*</c> (reference: hocon/actorvault-vault.conf).</summary>
+internal sealed record VaultSettings(int RsaBits, int MaxSecretBytes, int MaxSecrets)
+{
+    public static readonly int[] SupportedRsaBits = [2048, 3072, 4096];
+
+    public static VaultSettings Create(Config config)
+    {
+        var settings = new VaultSettings(
+            config.GetInt("actorvault.keystore.rsa-bits", 2048),
+            config.GetInt("actorvault.secrets.max-bytes", 4096),
+            config.GetInt("actorvault.secrets.max-count", 64));
+        settings.Validate();
+        return settings;
+    }
+
+    public void Validate()
+    {
+        if (!SupportedRsaBits.Contains(RsaBits))
+        {
+            throw new ConfigurationException($"actorvault.keystore.rsa-bits must be 2048, 3072 or 4096, not {RsaBits}.");
+        }
+
+        if (MaxSecretBytes is < 1 or > 65536)
+        {
+            throw new ConfigurationException($"actorvault.secrets.max-bytes must be 1..65536, not {MaxSecretBytes}.");
+        }
+
+        if (MaxSecrets is < 1 or > 4096)
+        {
+            throw new ConfigurationException($"actorvault.secrets.max-count must be 1..4096, not {MaxSecrets}.");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+namespace ActorVault.Tests; internal static class Placeholder { }
