@@ -117,6 +117,50 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>
+    /// Waits for the <paramref name="index"/>-th (0-based) stdout line starting with <paramref name="prefix"/>.
+    /// A new line starting with <paramref name="failPrefix"/> (after <paramref name="failSeen"/> of them) ends the wait with an exception.
+    /// </summary>
+    public string WaitForNthLine(string prefix, int index, TimeSpan? timeout = null, string? failPrefix = null, int failSeen = 0)
+    {
+        DateTime deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (true)
+        {
+            IReadOnlyList<string> lines = Lines;
+            string[] found = [.. lines.Where(l => l.StartsWith(prefix, StringComparison.Ordinal))];
+            if (found.Length > index)
+            {
+                return found[index];
+            }
+
+            if (failPrefix is not null)
+            {
+                string[] failures = [.. lines.Where(l => l.StartsWith(failPrefix, StringComparison.Ordinal))];
+                if (failures.Length > failSeen)
+                {
+                    throw new InvalidOperationException($"pid {Pid} answered '{failures[failSeen]}' while '{prefix}' was expected.\nstderr:\n{StandardError}");
+                }
+            }
+
+            TimeSpan left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || _process.HasExited)
+            {
+                _process.WaitForExit(1000);
+                if (Lines.Count(l => l.StartsWith(prefix, StringComparison.Ordinal)) > index)
+                {
+                    continue;
+                }
+
+                throw new TimeoutException($"No line #{index + 1} starting with '{prefix}' from pid {Pid} (exited: {_process.HasExited}).\nstdout:\n{string.Join('\n', Lines)}\nstderr:\n{StandardError}");
+            }
+
+            _changed.Wait(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+        }
+    }
+
+    /// <summary>How many stdout lines so far start with <paramref name="prefix"/>.</summary>
+    public int CountLines(string prefix) => Lines.Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
+
+    /// <summary>
     /// Waits until stderr contains <paramref name="text"/> (stdout and stderr are read independently,
     /// so a line on one says nothing about what the other has delivered yet).
     /// </summary>

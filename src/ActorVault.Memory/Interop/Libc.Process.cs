@@ -17,8 +17,13 @@ internal static unsafe partial class Libc
     internal const int PTRACE_ATTACH = 16;
     internal const int PTRACE_DETACH = 17;
 
+    internal const long SYS_pidfd_open = 434;
+
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int kill(int pid, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long syscall2(long number, long arg1, long arg2);
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial long ptrace(long request, int pid, nint address, nint data);

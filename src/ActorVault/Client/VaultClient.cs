@@ -60,6 +60,9 @@ public sealed class VaultClient : IAsyncDisposable
 
     internal ClientSecretTracker Tracker => _tracker;
 
+    /// <summary>Full remote path of the vault's guardian (for tests that play a rogue client).</summary>
+    internal string GuardianPath => Volatile.Read(ref _snapshot).GuardianPath;
+
     /// <summary>
     /// Starts the vault child and waits until it is up and authenticated (locked, no secret yet).
     /// Throws <see cref="VaultStartupException"/> with the child's stderr tail when it cannot start.

@@ -51,6 +51,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     private long _lastAnswer;
     private long _pingSequence;
     private Exception? _startupFailure;
+    private string _guardianPath = string.Empty;
 
     public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog)
     {
@@ -93,12 +94,13 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         switch (message)
         {
             case VaultProcessReady ready when ready.Pid == _process?.Pid:
+                _guardianPath = ready.GuardianPath;
                 Context.ActorSelection(ready.GuardianPath).Tell(new Identify(_attempt), Self);
                 return true;
             case ActorIdentity identity when identity.MessageId is int attempt && attempt == _attempt:
                 if (identity.Subject is null)
                 {
-                    StartFailed("the vault printed its address but no guardian answers there (address unreachable)");
+                    StartFailed($"the vault printed READY ({_guardianPath}) but no guardian answers there (address unreachable)");
                     return true;
                 }
 
@@ -110,7 +112,9 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 Started(welcome);
                 return true;
             case StartupTimedOut timedOut when timedOut.Attempt == _attempt:
-                StartFailed($"no READY line and authenticated welcome within {_settings.StartupTimeout.TotalSeconds:0.#} s");
+                StartFailed(_guardianPath.Length == 0
+                    ? $"no READY line within {_settings.StartupTimeout.TotalSeconds:0.#} s"
+                    : $"the vault printed READY ({_guardianPath}) but did not answer there within {_settings.StartupTimeout.TotalSeconds:0.#} s (address unreachable or not a vault)");
                 return true;
             case Request request:
                 if (_queued.Count + _pending.Count >= _settings.MaxPendingRequests)
@@ -241,6 +245,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _attempt++;
         _killReason = null;
         _vault = null;
+        _guardianPath = string.Empty;
         _stderrTail.Clear();
         Transition(VaultState.Starting, _attempt == 1 ? "starting" : $"restart {_restarts}");
         Context.Become(Starting);
@@ -567,7 +572,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     }
 
     private Snapshot Snapshot() =>
-        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys is null ? null : new SessionTag(_keys.Id));
+        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys is null ? null : new SessionTag(_keys.Id), _guardianPath);
 
     private sealed record Pending(IActorRef ReplyTo, IVaultRequest Request);
 }

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using ActorVault;
+using ActorVault.Memory;
+using ActorVault.Memory.Readers;
+
+// Protocol (stdout, one line each): APP-READY pid=… vault=…, UNLOCKED length=…, STATE …, STATUS …,
+// OPENED sha256=…, PENDING, PENDING-FAILED ms=… type=… message=…, ERROR type=… message=…, BYE.
+// Commands (stdin lines): status | open NAME | pending-read PATH | lock NAME | quit.
+// --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
+string unlock = "none";
+string name = "main";
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--unlock": unlock = args[++i]; break;
+        case "--name": name = args[++i]; break;
+        default: Console.Error.WriteLine($"appprobe: unknown argument {args[i]}"); return 2;
+    }
+}
+
+void Say(string line)
+{
+    lock (Console.Out)
+    {
+        Console.Out.WriteLine(line);
+        Console.Out.Flush();
+    }
+}
+
+VaultClient client;
+try
+{
+    client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = line => Console.Error.WriteLine($"[vault] {line}") });
+}
+catch (VaultStartupException e)
+{
+    Say($"ERROR type={e.GetType().Name} message={e.Message.ReplaceLineEndings(" | ")}");
+    return 3;
+}
+
+client.StateChanged += (_, e) => Say($"STATE {e.State} pid={e.VaultPid} reason={e.Reason}");
+Say($"APP-READY pid={Environment.ProcessId} vault={client.VaultPid}");
+
+try
+{
+    if (unlock == "stdin")
+    {
+        SecretBuffer secret = SecretReaders.ReadFromFileDescriptor(0, new SecretReadOptions { StopAtNewline = true });
+        int length = secret.Length;
+        await client.SetSecretAsync(name, secret);
+        Say($"UNLOCKED length={length}");
+    }
+    else if (unlock.StartsWith("file:", StringComparison.Ordinal))
+    {
+        int length = await client.ReadSecretAsync(name, new SecretSource.File(unlock["file:".Length..]));
+        Say($"UNLOCKED length={length}");
+    }
+    else if (unlock.StartsWith("fd:", StringComparison.Ordinal))
+    {
+        int length = await client.ReadSecretAsync(name, new SecretSource.FileDescriptor(int.Parse(unlock["fd:".Length..], CultureInfo.InvariantCulture)));
+        Say($"UNLOCKED length={length}");
+    }
+}
+catch (Exception e) when (e is VaultOperationException or SecretInputException or VaultUnavailableException)
+{
+    Say($"ERROR type={e.GetType().Name} message={e.Message}");
+}
+
+while (Console.In.ReadLine() is { } command)
+{
+    string[] parts = command.Split(' ', 2);
+    try
+    {
+        switch (parts[0])
+        {
+            case "status":
+                VaultStatus s = await client.GetStatusAsync();
+                SecureHeapStatus appHeap = OpenSslSecureHeap.Status();
+                Say($"STATUS state={s.State} vault={s.VaultPid} heapUsed={s.SecureHeapUsedBytes} appHeapUsed={appHeap.UsedBytes} appHeapInit={appHeap.Initialized} backing={s.Backing} hardened={s.Hardened} secrets={string.Join(',', s.Secrets)} restarts={s.Restarts}");
+                break;
+            case "open":
+                using (SecretBuffer opened = await client.OpenSecretAsync(parts[1]))
+                {
+                    string digest = opened.Use(static span => Convert.ToHexString(SHA256.HashData(span)));
+                    Say($"OPENED sha256={digest}");
+                }
+
+                break;
+            case "pending-read":
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                Task<int> pending = client.ReadSecretAsync("pending", new SecretSource.File(parts[1]));
+                Say("PENDING");
+                _ = pending.ContinueWith(t => Say(t.IsFaulted
+                    ? $"PENDING-FAILED ms={started.ElapsedMilliseconds} type={t.Exception!.InnerException!.GetType().Name} message={t.Exception.InnerException.Message}"
+                    : $"PENDING-DONE ms={started.ElapsedMilliseconds}"), TaskScheduler.Default);
+                break;
+            case "lock":
+                Say($"LOCKED existed={await client.LockSecretAsync(parts[1])}");
+                break;
+            case "quit":
+                await client.DisposeAsync();
+                Say("BYE");
+                return 0;
+            default:
+                Say($"ERROR type=Unknown message=unknown command {parts[0]}");
+                break;
+        }
+    }
+    catch (Exception e) when (e is VaultOperationException or SecretInputException or VaultUnavailableException or TimeoutException)
+    {
+        Say($"ERROR type={e.GetType().Name} message={e.Message}");
+    }
+}
+
+await client.DisposeAsync();
+Say("BYE");
+return 0;
