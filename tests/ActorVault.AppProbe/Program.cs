@@ -6,7 +6,7 @@ using ActorVault.Memory.Readers;
 
 // Protocol (stdout, one line each): APP-READY pid=… vault=…, UNLOCKED length=…, STATE …, STATUS …,
 // OPENED sha256=…, PENDING, PENDING-FAILED ms=… type=… message=…, ERROR type=… message=…, BYE.
-// Commands (stdin lines): status | open NAME | pending-read PATH | lock NAME | quit.
+// Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME | quit.
 // --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
 string unlock = "none";
 string name = "main";
@@ -96,6 +96,15 @@ while (Console.In.ReadLine() is { } command)
                     ? $"PENDING-FAILED ms={started.ElapsedMilliseconds} type={t.Exception!.InnerException!.GetType().Name} message={t.Exception.InnerException.Message}"
                     : $"PENDING-DONE ms={started.ElapsedMilliseconds}"), TaskScheduler.Default);
                 break;
+            case "leak":
+                // Negative control for the scans: the dangerous pattern, a managed string copy kept alive.
+                using (SecretBuffer opened = await client.OpenSecretAsync(parts[1]))
+                {
+                    Leaked.Strings.Add(opened.Use(static span => System.Text.Encoding.UTF8.GetString(span)));
+                }
+
+                Say("LEAKED");
+                break;
             case "lock":
                 Say($"LOCKED existed={await client.LockSecretAsync(parts[1])}");
                 break;
@@ -117,3 +126,8 @@ while (Console.In.ReadLine() is { } command)
 await client.DisposeAsync();
 Say("BYE");
 return 0;
+
+internal static class Leaked
+{
+    public static readonly List<string> Strings = [];
+}

@@ -42,10 +42,19 @@ internal sealed class VaultGuardian : ReceiveActor
     public static Props Props(SessionId session, VaultSettings settings) =>
         Akka.Actor.Props.Create(() => new VaultGuardian(session, settings));
 
-    /// <summary>Any failure of a child holding secret material: stop it (PostStop zeroes), never restart with state.</summary>
+    /// <summary>
+    /// Any failure of a child holding secret material: stop it (PostStop zeroes), never restart with state.
+    /// A <see cref="Kill"/> can only come from outside (ActorVault never sends one), so it is ignored.
+    /// </summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(e =>
         {
+            if (e is ActorKilledException)
+            {
+                _log.Warning("Audit: ignored a Kill sent to a vault actor from outside.");
+                return Directive.Resume;
+            }
+
             _log.Error(e, "A vault actor failed ({0}); stopping it, its secret buffers are zeroed.", e.GetType().Name);
             return Directive.Stop;
         });

@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+using ActorVault.Testing;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>
+/// Secrecy by looking: a unique random secret goes into a real application process (AppProbe) through
+/// a pipe, is sealed to the real vault child, and both processes' memory is then read through
+/// /proc/PID/mem and searched for it (UTF-8, UTF-16LE, base64 at three alignments).
+/// </summary>
+public sealed class MemoryProofTests
+{
+    [RootFact]
+    public void UnlockFromPipe_NoCopyInAppOrVault_NorInTheirOutput()
+    {
+        SecretPattern secret = SecretPattern.Create(40);
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
+        app.Process.StandardInput.BaseStream.Flush();
+        app.Process.WaitForLine("UNLOCKED length=40");
+
+        string status = app.Command("status", "STATUS ");
+        Assert.Contains("state=Unlocked", status, StringComparison.Ordinal);
+        Assert.True(AppProbe.Field(status, "heapUsed") > 0, status);
+        Assert.Equal(0, AppProbe.Field(status, "appHeapUsed"));
+
+        // The vault holds exactly these bytes: the application opens them and reports only a digest.
+        string opened = app.Command("open main", "OPENED ");
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(secret.Utf8)), AppProbe.Text(opened, "sha256"));
+
+        ScanResult appScan = MemoryScanner.Scan(app.AppPid, secret);
+        ScanResult vaultScan = MemoryScanner.Scan(app.VaultPid, secret);
+        Assert.True(appScan.BytesScanned > 10_000_000, $"app scan read only {appScan.BytesScanned} bytes");
+        Assert.True(vaultScan.BytesScanned > 10_000_000, $"vault scan read only {vaultScan.BytesScanned} bytes");
+        Assert.True(appScan.Total == 0, $"application process: {appScan}");
+        Assert.True(vaultScan.Total == 0, $"vault process: {vaultScan}");
+
+        string output = string.Join('\n', app.Process.Lines) + app.Process.StandardError;
+        Assert.DoesNotContain(secret.Text, output, StringComparison.Ordinal);
+        Assert.Contains("[vault]", app.Process.StandardError, StringComparison.Ordinal); // the vault's log was forwarded and checked
+    }
+
+    [RootFact]
+    public void UnlockFromFile_VaultReadsIt_NoCopyInEitherProcess()
+    {
+        SecretPattern secret = SecretPattern.Create(36);
+        string dir = Directory.CreateTempSubdirectory("actorvault-proof-").FullName;
+        string file = Path.Combine(dir, "secret");
+        File.WriteAllBytes(file, [.. secret.Utf8, (byte)'\n']);
+        try
+        {
+            using AppProbe app = AppProbe.Start("--unlock", $"file:{file}");
+            app.Process.WaitForLine("UNLOCKED length=36");
+            string opened = app.Command("open main", "OPENED ");
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(secret.Utf8)), AppProbe.Text(opened, "sha256"));
+
+            ScanResult appScan = MemoryScanner.Scan(app.AppPid, secret);
+            ScanResult vaultScan = MemoryScanner.Scan(app.VaultPid, secret);
+            Assert.True(appScan.Total == 0, $"application process: {appScan}");
+            Assert.True(vaultScan.Total == 0, $"vault process: {vaultScan}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [RootFact]
+    public void Control_AManagedStringCopyInTheApp_IsFoundByTheScan()
+    {
+        // Proves the scans above can fail: the same setup, plus the mistake ActorVault exists to prevent.
+        SecretPattern secret = SecretPattern.Create(40);
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
+        app.Process.StandardInput.BaseStream.Flush();
+        app.Process.WaitForLine("UNLOCKED ");
+        app.Command("leak main", "LEAKED");
+
+        ScanResult appScan = MemoryScanner.Scan(app.AppPid, secret);
+        Assert.True(appScan.Utf16 >= 1, $"the leaked string was not found: {appScan}");
+    }
+}

@@ -1,0 +1,148 @@
+using Akka.Actor;
+using ActorVault.Configuration;
+using ActorVault.Crypto;
+using ActorVault.Protocol;
+using ActorVault.Serialization;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>
+/// A local process that connects to the vault's port without the session key: its own actor system,
+/// ActorVault's wire configuration, and a session key of its own making.
+/// </summary>
+public sealed class RogueClientTests : IAsyncLifetime
+{
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan SilenceWindow = TimeSpan.FromSeconds(2);
+    private VaultClient _client = null!;
+    private ActorSystem _rogue = null!;
+    private SessionKeys _rogueKeys = null!;
+
+    public async Task InitializeAsync()
+    {
+        _client = await VaultClient.StartAsync();
+        await _client.SetSecretAsync("main", "legitimate secret"u8.ToArray().AsSpan());
+        _rogue = ActorSystem.Create("rogue", ForgedFrameSerializer.Config.WithFallback(ActorVaultConfig.Link));
+        using Memory.SecretBuffer bootstrap = SessionKeys.NewBootstrap();
+        _rogueKeys = SessionKeys.Derive(bootstrap);
+        SessionKeyRing.For(_rogue).Add(_rogueKeys);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _rogue.Terminate();
+        await _client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task EnvelopeUnderAnotherKey_IsRefused_WithNothingButARefusal()
+    {
+        object answer = await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new VaultEnvelope(_rogueKeys.Id, new OpenForSession(Guid.NewGuid(), "main")), AnswerTimeout);
+        Refused refused = Assert.IsType<Refused>(answer);
+        Assert.Equal("not authenticated for this vault", refused.Reason);
+    }
+
+    [Fact]
+    public async Task EnvelopeClaimingTheRealSessionButSealedWithAnotherKey_IsRefused()
+    {
+        // Forge: the real session id (public) in the header, a body sealed under the rogue's key.
+        SessionId real = (await _client.Supervisor.Ask<Client.SupervisorProtocol.Snapshot>(Client.SupervisorProtocol.GetSnapshot.Instance, AnswerTimeout)).Session!.Id;
+        byte[] body = new ProtocolSerializer((ExtendedActorSystem)_rogue).ToBinary(new OpenForSession(Guid.NewGuid(), "main"));
+        byte[] frame = EnvelopeSerializer.Seal(_rogueKeys, LinkDirection.ClientToVault, body);
+        real.Write(frame.AsSpan(1, SessionId.Size));
+
+        object answer = await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new ForgedFrame(frame), AnswerTimeout);
+
+        Assert.IsType<Refused>(answer);
+        Assert.True(await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray()));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(25)]
+    [InlineData(43)]
+    [InlineData(5000)]
+    public async Task RandomBytesAsAnEnvelopeFrame_AreRefused(int length)
+    {
+        byte[] frame = System.Security.Cryptography.RandomNumberGenerator.GetBytes(length);
+        if (length > 0)
+        {
+            frame[0] = EnvelopeSerializer.Version;
+        }
+
+        Assert.IsType<Refused>(await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new ForgedFrame(frame), AnswerTimeout));
+        Assert.True(await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task BareMessages_AreRefused()
+    {
+        Assert.IsType<Refused>(await _rogue.ActorSelection(_client.GuardianPath).Ask<object>("status", AnswerTimeout));
+        Assert.IsType<Refused>(await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new byte[] { 1, 2, 3 }, AnswerTimeout));
+    }
+
+    [Fact]
+    public async Task StopKillPoisonAndChildSelection_AreDropped_AndTheVaultKeepsServing()
+    {
+        ActorIdentity identity = await _rogue.ActorSelection(_client.GuardianPath).Ask<ActorIdentity>(new Identify(1), AnswerTimeout);
+        IActorRef guardian = identity.Subject!;
+        Task<int> legitimate = LegitimateLoop();
+
+        guardian.Tell(PoisonPill.Instance);
+        await AssertStillServing("PoisonPill");
+        guardian.Tell(Kill.Instance);
+        await AssertStillServing("Kill");
+        _rogue.Stop(guardian);
+        await AssertStillServing("Stop");
+        _rogue.ActorSelection(_client.GuardianPath).Tell(PoisonPill.Instance);
+        _rogue.ActorSelection(_client.GuardianPath).Tell(Kill.Instance);
+        await AssertStillServing("selection PoisonPill/Kill");
+        IActorRef keystore = ((ExtendedActorSystem)_rogue).Provider.ResolveActorRef(_client.GuardianPath + "/keystore-1");
+        keystore.Tell(Kill.Instance);
+        keystore.Tell(PoisonPill.Instance);
+        _rogue.Stop(keystore);
+        await AssertStillServing("keystore Kill/PoisonPill/Stop");
+
+        // Untrusted mode: only /user/vault is selectable; its children and system actors are not.
+        string child = _client.GuardianPath + "/keystore-1";
+        await Assert.ThrowsAsync<AskTimeoutException>(() => _rogue.ActorSelection(child).Ask<object>(new VaultEnvelope(_rogueKeys.Id, new GetVaultStatus(Guid.NewGuid())), SilenceWindow));
+        await Assert.ThrowsAsync<AskTimeoutException>(() => _rogue.ActorSelection(_client.GuardianPath + "/*").Ask<object>(new Identify(2), SilenceWindow));
+
+        Assert.True(await legitimate > 0);
+        Assert.True(await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray()));
+        ActorIdentity still = await _rogue.ActorSelection(_client.GuardianPath).Ask<ActorIdentity>(new Identify(3), AnswerTimeout);
+        Assert.NotNull(still.Subject);
+    }
+
+    private async Task AssertStillServing(string attack)
+    {
+        // The guardian and the keystore both take part in a verify; the secret is still there.
+        bool ok;
+        try
+        {
+            ok = await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray());
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"after {attack}: {e.Message}");
+        }
+
+        Assert.True(ok, $"after {attack}");
+        Assert.Equal(VaultState.Unlocked, _client.State);
+    }
+
+    /// <summary>The application's own traffic during the attack: every call must succeed.</summary>
+    private async Task<int> LegitimateLoop()
+    {
+        int ok = 0;
+        var until = DateTime.UtcNow + SilenceWindow + SilenceWindow;
+        while (DateTime.UtcNow < until)
+        {
+            Assert.True(await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray()));
+            ok++;
+        }
+
+        return ok;
+    }
+}
