@@ -1,1 +1,0 @@
-namespace ActorVault.Tests; internal static class Placeholder { }
