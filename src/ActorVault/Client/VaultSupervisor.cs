@@ -316,7 +316,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             return;
         }
 
-        var failure = new VaultStartupException($"The vault could not be started: {why}.", [.. _stderrTail]);
+        var failure = new VaultStartupException($"The vault could not be started: {why.TrimEnd('.')}.", [.. _stderrTail]);
         _startupFailure = failure;
         EndSession();
         Transition(VaultState.Stopped, $"startup failed: {why}");
