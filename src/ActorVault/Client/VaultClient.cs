@@ -79,7 +79,7 @@ public sealed class VaultClient : IAsyncDisposable
             config = extra.WithFallback(config);
         }
 
-        config = config.WithFallback(ActorVaultConfig.Link);
+        config = ActorVaultConfig.ForLink(config);
         SupervisorSettings settings = SupervisorSettings.Create(config);
         ActorSystem system = ActorSystem.Create("actorvault-link", config);
         try

@@ -9,10 +9,21 @@ internal static class ActorVaultConfig
     private static readonly Lazy<Config> Common = new(() => Load("actorvault-common.conf"));
 
     /// <summary>The vault child's system: vault file over the common file; loopback, ephemeral port.</summary>
-    public static Config Vault => Loopback.WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
+    public static Config Vault => ForVault(Config.Empty);
 
     /// <summary>The application's link system.</summary>
-    public static Config Link => Loopback.WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
+    public static Config Link => ForLink(Config.Empty);
+
+    /// <summary>
+    /// The vault's config with <paramref name="overrides"/> above the reference files; the loopback
+    /// binding stays on top of everything, so no setting can move the vault off 127.0.0.1.
+    /// </summary>
+    public static Config ForVault(Config overrides) =>
+        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
+
+    /// <summary>The link system's config; as <see cref="ForVault"/>, the loopback binding wins over any override.</summary>
+    public static Config ForLink(Config overrides) =>
+        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
 
     /// <summary>Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice.</summary>
     private static Config Loopback => ConfigurationFactory.ParseString(

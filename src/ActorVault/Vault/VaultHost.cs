@@ -73,8 +73,7 @@ public static class VaultHost
             return ExitStartupFailed;
         }
 
-        Config config = ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty)
-            .WithFallback(ActorVaultConfig.Vault);
+        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
         VaultSettings settings;
         ActorSystem system;
         try
