@@ -52,6 +52,11 @@ try
         await client.SetSecretAsync(name, secret);
         Say($"UNLOCKED length={length}");
     }
+    else if (unlock is "tty" or "tty-confirm")
+    {
+        int length = await client.ReadSecretAsync(name, new SecretSource.Terminal("Vault password: ", Confirm: unlock == "tty-confirm", ConfirmPrompt: "Once more: "));
+        Say($"UNLOCKED length={length}");
+    }
     else if (unlock.StartsWith("file:", StringComparison.Ordinal))
     {
         int length = await client.ReadSecretAsync(name, new SecretSource.File(unlock["file:".Length..]));
