@@ -62,6 +62,11 @@ try
         int length = await client.ReadSecretAsync(name, new SecretSource.File(unlock["file:".Length..]));
         Say($"UNLOCKED length={length}");
     }
+    else if (unlock.StartsWith("cred:", StringComparison.Ordinal))
+    {
+        int length = await client.ReadSecretAsync(name, new SecretSource.SystemdCredential(unlock["cred:".Length..]));
+        Say($"UNLOCKED length={length}");
+    }
     else if (unlock.StartsWith("fd:", StringComparison.Ordinal))
     {
         int length = await client.ReadSecretAsync(name, new SecretSource.FileDescriptor(int.Parse(unlock["fd:".Length..], CultureInfo.InvariantCulture)));

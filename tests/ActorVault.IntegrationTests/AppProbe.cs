@@ -20,6 +20,8 @@ internal sealed class AppProbe : IDisposable
 
     public int VaultPid { get; }
 
+    public static AppProbe Attach(ChildProcess process) => new(process);
+
     public static AppProbe Start(params string[] arguments)
     {
         string path = Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe");

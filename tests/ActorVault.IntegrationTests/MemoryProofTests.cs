@@ -66,6 +66,28 @@ public sealed class MemoryProofTests
     }
 
     [RootFact]
+    public void UnlockFromSystemdCredential_VaultReadsIt_NoCopyInEitherProcess()
+    {
+        SecretPattern secret = SecretPattern.Create(33);
+        string dir = Directory.CreateTempSubdirectory("actorvault-creds-").FullName;
+        File.WriteAllBytes(Path.Combine(dir, "vault-password"), secret.Utf8);
+        try
+        {
+            string path = Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe");
+            using AppProbe app = AppProbe.Attach(ChildProcess.Start(path, ["--unlock", "cred:vault-password"], new Dictionary<string, string?> { ["CREDENTIALS_DIRECTORY"] = dir }));
+            app.Process.WaitForLine("UNLOCKED length=33");
+            string opened = app.Command("open main", "OPENED ");
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(secret.Utf8)), AppProbe.Text(opened, "sha256"));
+            Assert.True(MemoryScanner.Scan(app.AppPid, secret).Total == 0);
+            Assert.True(MemoryScanner.Scan(app.VaultPid, secret).Total == 0);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [RootFact]
     public void Control_AManagedStringCopyInTheApp_IsFoundByTheScan()
     {
         // Proves the scans above can fail: the same setup, plus the mistake ActorVault exists to prevent.

@@ -165,6 +165,7 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
 
         KeystoreReset reset = _app.ExpectMsg<VaultEnvelope>(KeyTime).Body as KeystoreReset ?? throw new InvalidOperationException("expected KeystoreReset");
         Assert.Contains("zeroed", reset.Reason, StringComparison.Ordinal);
+        Assert.True(reset.Keystore.PublicKey.Length > 0, "the reset carries the new public key");
         AwaitAssert(() => Assert.Equal(baseline, SecretMemory.Status.LiveBuffers), KeyTime);
         VaultStatusReply status = Ask<VaultStatusReply>(new GetVaultStatus(Guid.NewGuid()));
         Assert.Empty(status.Secrets);

@@ -450,7 +450,12 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 return;
             case KeystoreReset reset:
                 _secretNames.Clear();
-                Transition(RunningState, $"keystore reset: {reset.Reason}");
+                if (reset.Keystore.PublicKey is { Length: > 0 } key)
+                {
+                    _publicKey = key;
+                }
+
+                Transition(RunningState, $"keystore reset: {reset.Reason}", force: true);
                 return;
             case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
                 Timers.Cancel(reply.RequestId);

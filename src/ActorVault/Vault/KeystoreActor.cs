@@ -23,23 +23,33 @@ internal sealed class KeystoreActor : ReceiveActor
     private readonly VaultSettings _settings;
     private readonly Dictionary<string, StoredSecret> _secrets = new(StringComparer.Ordinal);
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef? _announceTo;
     private RSA? _rsa;
     private byte[] _publicKey = [];
     private byte[] _fingerprint = [];
 
-    public KeystoreActor(SessionId session, VaultSettings settings)
+    public KeystoreActor(SessionId session, VaultSettings settings, IActorRef? announceTo)
     {
         _session = session;
         _settings = settings;
+        _announceTo = announceTo;
 
         Receive<Routed>(r => Handle(r));
         Receive<StoreReadSecret>(m => StoreFromReader(m));
     }
 
-    public static Props Props(SessionId session, VaultSettings settings) =>
-        Akka.Actor.Props.Create(() => new KeystoreActor(session, settings)).WithDispatcher("actorvault.blocking-dispatcher");
+    /// <summary>
+    /// <paramref name="announceTo"/>: for a keystore that replaces a failed one, the application to tell
+    /// (with the new public key) that the vault is empty again.
+    /// </summary>
+    public static Props Props(SessionId session, VaultSettings settings, IActorRef? announceTo = null) =>
+        Akka.Actor.Props.Create(() => new KeystoreActor(session, settings, announceTo)).WithDispatcher("actorvault.blocking-dispatcher");
 
-    protected override void PreStart() => GenerateKeypair(_settings.RsaBits);
+    protected override void PreStart()
+    {
+        GenerateKeypair(_settings.RsaBits);
+        _announceTo?.Tell(new VaultEnvelope(_session, new KeystoreReset("the keystore failed and was replaced; every secret was zeroed", Info())));
+    }
 
     protected override void PostStop()
     {

@@ -65,8 +65,8 @@ internal sealed class VaultGuardian : ReceiveActor
         _reader = Context.Watch(Context.ActorOf(PasswordReaderActor.Props(_session), "password-reader"));
     }
 
-    private IActorRef StartKeystore() =>
-        Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings), $"keystore-{++_keystoreGeneration}"));
+    private IActorRef StartKeystore(IActorRef? announceTo = null) =>
+        Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo), $"keystore-{++_keystoreGeneration}"));
 
     private void Serve(VaultEnvelope envelope)
     {
@@ -109,9 +109,9 @@ internal sealed class VaultGuardian : ReceiveActor
     {
         if (child.Equals(_keystore))
         {
-            _keystore = StartKeystore();
+            // The new keystore tells the application itself, with its new public key, once it has one.
+            _keystore = StartKeystore(_client);
             _log.Warning("The keystore stopped; a new, empty keystore took its place. Every secret must be set again.");
-            _client?.Tell(new VaultEnvelope(_session, new KeystoreReset("the keystore failed; every secret was zeroed", new KeystoreInfo(0, [], 0, 0, 0))));
         }
         else if (child.Equals(_reader))
         {
