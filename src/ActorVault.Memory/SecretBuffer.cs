@@ -140,6 +140,46 @@ public sealed unsafe class SecretBuffer : IDisposable
     /// <summary>Zeroes the bytes and returns the memory. Idempotent.</summary>
     public void Dispose() => _handle.Dispose();
 
+    /// <summary>
+    /// Zeroes the bytes <em>now</em>, from any thread, even while a scope or <see cref="Hold"/> is open
+    /// (the memory stays mapped, so a reader sees zeros, never another secret). Later access throws
+    /// <see cref="ObjectDisposedException"/> naming <paramref name="reason"/>. Used for deadlines and
+    /// revocation. Returns false when the buffer was already wiped or disposed.
+    /// </summary>
+    public bool Wipe(string reason)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        return !_handle.IsClosed && _handle.TryEmergencyWipe(reason);
+    }
+
+    /// <summary>
+    /// Keeps the buffer's memory from being released until the returned hold is disposed, and gives
+    /// read access through it: for an object (a lease) that hands out spans during a callback while
+    /// another thread may <see cref="Wipe"/> or <see cref="Dispose"/> the buffer. Never lets a span
+    /// point at a slot that was handed to another secret.
+    /// </summary>
+    public SecretHold Hold()
+    {
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            throw Disposed();
+        }
+
+        return new SecretHold(this);
+    }
+
+    /// <summary>The bytes without a scope, for <see cref="SecretHold"/> (which keeps the memory alive).</summary>
+    internal ReadOnlySpan<byte> HeldBytes => _handle.IsWiped
+        ? throw new ObjectDisposedException(nameof(SecretBuffer), $"The secret buffer was zeroed ({_handle.WipeReason}); its bytes are gone.")
+        : new(_data, Length);
+
+    internal void ReleaseHold() => _handle.DangerousRelease();
+
     /// <summary>Never the content: a redacted marker and the length.</summary>
     public override string ToString() => $"SecretBuffer {RedactedMarker} ({Length} bytes)";
 
@@ -187,4 +227,24 @@ public sealed unsafe class SecretBuffer : IDisposable
             owner?._handle.DangerousRelease();
         }
     }
+}
+
+/// <summary>
+/// A reference that keeps a <see cref="SecretBuffer"/>'s memory mapped (see <see cref="SecretBuffer.Hold"/>).
+/// Dispose it exactly once; reading after the buffer was wiped throws.
+/// </summary>
+public sealed class SecretHold : IDisposable
+{
+    private SecretBuffer? _buffer;
+
+    internal SecretHold(SecretBuffer buffer) => _buffer = buffer;
+
+    /// <summary>The bytes; throws <see cref="ObjectDisposedException"/> once the buffer was wiped or the hold released.</summary>
+    public ReadOnlySpan<byte> Bytes => (Volatile.Read(ref _buffer) ?? throw new ObjectDisposedException(nameof(SecretHold))).HeldBytes;
+
+    /// <summary>Releases the hold; the buffer can then be released.</summary>
+    public void Dispose() => Interlocked.Exchange(ref _buffer, null)?.ReleaseHold();
+
+    /// <summary>Never the content.</summary>
+    public override string ToString() => $"SecretHold {SecretBuffer.RedactedMarker}";
 }

@@ -110,11 +110,24 @@ public sealed class ProtocolSerializerSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Bindings_EnvelopeAndRefusalUseTheirSerializers()
+    public void Bindings_OnlyEnvelopeAndRefusalCrossTheWire_NoHyperionOnTheWire()
     {
         Assert.IsType<EnvelopeSerializer>(Sys.Serialization.FindSerializerForType(typeof(VaultEnvelope)));
-        Assert.IsType<ProtocolSerializer>(Sys.Serialization.FindSerializerForType(typeof(Refused)));
-        Assert.Equal(-5, Sys.Serialization.FindSerializerForType(typeof(Refused)).Identifier);
+        Assert.IsType<RefusalSerializer>(Sys.Serialization.FindSerializerForType(typeof(Refused)));
+        // Protocol bodies never travel bare: outside an envelope they have no serializer.
+        Assert.IsType<RefusingJsonSerializer>(Sys.Serialization.FindSerializerForType(typeof(Hello)));
+        // A frame that names Hyperion's identifier finds no serializer at all.
+        byte[] hyperionBytes = _serializer.ToBinary(new Ping(Guid.NewGuid(), 1));
+        Assert.ThrowsAny<Exception>(() => Sys.Serialization.Deserialize(hyperionBytes, -5, "ActorVault.Protocol.Ping, ActorVault"));
+    }
+
+    [Fact]
+    public void Refusal_RoundTrips_AndOversizedOrForeignBytesAreRefused()
+    {
+        var refusal = new RefusalSerializer((ExtendedActorSystem)Sys);
+        Assert.Equal("not authenticated for this vault", ((Refused)refusal.FromBinary(refusal.ToBinary(new Refused("not authenticated for this vault")), "R1")).Reason);
+        Assert.Throws<SerializationException>(() => refusal.FromBinary(new byte[257], "R1"));
+        Assert.Throws<SerializationException>(() => refusal.FromBinary([1], "X"));
     }
 
     public sealed record NotAProtocolMessage(string Value);

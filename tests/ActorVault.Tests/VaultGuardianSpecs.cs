@@ -33,10 +33,26 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Ping_InTheSession_IsAnsweredByTheGuardian()
     {
+        Hello();
         Guid id = Guid.NewGuid();
         _guardian.Tell(new VaultEnvelope(_keys.Id, new Ping(id, 5)), _app.Ref);
         var pong = Reply<Pong>();
         Assert.Equal((id, 5L), (pong.RequestId, pong.Sequence));
+    }
+
+    [Fact]
+    public void RequestsBeforeHello_AreRefused_AndAnswersGoToTheApplicationThatSaidHello()
+    {
+        _guardian.Tell(new VaultEnvelope(_keys.Id, new GetVaultStatus(Guid.NewGuid())), _app.Ref);
+        _app.ExpectMsg<Refused>();
+        Hello();
+
+        // A relay that holds a sealed frame (but not the key) gets nothing: the answer goes to the application.
+        TestProbe relay = CreateTestProbe("relay");
+        Guid id = Guid.NewGuid();
+        _guardian.Tell(new VaultEnvelope(_keys.Id, new Ping(id, 1)), relay.Ref);
+        Assert.Equal(id, Reply<Pong>(id).RequestId);
+        relay.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]
@@ -161,7 +177,9 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(baseline + 2, SecretMemory.Status.LiveBuffers); // one data key per secret
 
         // A request the keystore cannot handle (a null payload) makes it throw while it holds both data keys.
-        _guardian.Tell(new VaultEnvelope(_keys.Id, new SetSecret(Guid.NewGuid(), "boom", null!)), _app.Ref);
+        Guid boom = Guid.NewGuid();
+        _guardian.Tell(new VaultEnvelope(_keys.Id, new SetSecret(boom, "boom", null!)), _app.Ref);
+        Assert.Equal(VaultErrorCode.KeystoreUnavailable, Reply<RequestFailed>(boom).Code); // answered, not left to time out
 
         KeystoreReset reset = _app.ExpectMsg<VaultEnvelope>(KeyTime).Body as KeystoreReset ?? throw new InvalidOperationException("expected KeystoreReset");
         Assert.Contains("zeroed", reset.Reason, StringComparison.Ordinal);

@@ -15,6 +15,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
     private readonly FakeLauncher _launcher = new();
     private readonly TestProbe _vault;
+    private readonly IActorRef _vaultAddress;
     private readonly TestProbe _events;
     private readonly ClientSecretTracker _tracker = new();
 
@@ -22,6 +23,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         : base(SpecConfig.Client)
     {
         _vault = CreateTestProbe("vault");
+        _vaultAddress = Sys.ActorOf(Props.Create(() => new Forwarder(_vault.Ref)), "vault");
         _events = CreateTestProbe("events");
         Sys.EventStream.Subscribe(_events.Ref, typeof(VaultStateChanged));
     }
@@ -212,10 +214,42 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         FakeProcess process = _launcher.Next(Wait);
         Assert.Equal(launch, _launcher.Processes.Count);
-        supervisor.Tell(new VaultProcessReady(process.Pid, _vault.Ref.Path.ToString()));
+        supervisor.Tell(new VaultProcessReady(process.Pid, _vaultAddress.Path.ToString()));
         VaultEnvelope hello = _vault.FishForMessage<VaultEnvelope>(e => e.Body is Hello, Wait);
         _vault.Reply(new VaultEnvelope(hello.Session, new Welcome(((Hello)hello.Body).RequestId, process.Pid, new KeystoreInfo(2048, [1, 2, 3], 1664, 32768, 0), new MemoryInfo("MemfdSecret", 4096, 0, true))));
         return (process, hello.Session);
+    }
+
+    [Fact]
+    public void ForgedIdentity_NamingAnotherActor_IsIgnored()
+    {
+        IActorRef supervisor = StartSupervisor();
+        FakeProcess process = _launcher.Next(Wait);
+        supervisor.Tell(new VaultProcessReady(process.Pid, _vaultAddress.Path.ToString()));
+
+        // Someone on loopback answers first, naming itself; then the real vault's identity arrives.
+        TestProbe mallory = CreateTestProbe("mallory");
+        supervisor.Tell(new ActorIdentity(1L, mallory.Ref), mallory.Ref);
+        VaultEnvelope hello = _vault.FishForMessage<VaultEnvelope>(e => e.Body is Hello, Wait);
+        mallory.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.IsType<Hello>(hello.Body);
+    }
+
+    [Fact]
+    public void ReadyLine_WithAnAddressOffLoopbackOrAnotherPath_FailsTheStart()
+    {
+        IActorRef supervisor = StartSupervisor();
+        FakeProcess process = _launcher.Next(Wait);
+        supervisor.Tell(new VaultProcessReady(process.Pid, "akka.tcp://actorvault@10.1.2.3:2552/user/vault"));
+        AwaitCondition(() => process.Killed, Wait);
+        supervisor.Tell(new VaultProcessExited(process.Pid, 137));
+        var e = Assert.Throws<AggregateException>(() => supervisor.Ask<Snapshot>(WhenStarted.Instance, Wait).Wait(Wait)).InnerException;
+        Assert.Contains("invalid READY address", Assert.IsType<VaultStartupException>(e).Message, StringComparison.Ordinal);
+    }
+
+    private sealed class Forwarder : ReceiveActor
+    {
+        public Forwarder(IActorRef target) => ReceiveAny(m => target.Forward(m));
     }
 
     private sealed class FakeLauncher : IVaultProcessLauncher

@@ -17,14 +17,18 @@ internal sealed class ClientSecretTracker
 
     public void Untrack(SecretBuffer buffer) => _live.TryRemove(buffer, out _);
 
-    /// <summary>Zeroes (disposes) every tracked buffer; returns how many.</summary>
-    public int ZeroAll()
+    /// <summary>
+    /// Zeroes every tracked buffer now — even one a callback is reading (<see cref="SecretBuffer.Wipe"/>) —
+    /// then disposes it; returns how many.
+    /// </summary>
+    public int ZeroAll(string reason)
     {
         int count = 0;
         foreach (SecretBuffer buffer in _live.Keys)
         {
             if (_live.TryRemove(buffer, out _))
             {
+                buffer.Wipe(reason);
                 buffer.Dispose();
                 count++;
             }

@@ -56,4 +56,9 @@ internal static class SupervisorProtocol
     internal sealed record RequestTimedOut(Guid RequestId);
 
     internal sealed record KillAfterGrace(int Pid);
+
+    internal sealed record ExitWaitTimedOut(int Pid);
+
+    /// <summary>A session-sealed reply, with the session whose payload key opens it.</summary>
+    public sealed record SessionStamped(SessionId Session, IVaultReply Reply);
 }

@@ -28,7 +28,7 @@ internal sealed record SupervisorSettings(
             c.GetTimeSpan("request-timeout", TimeSpan.FromSeconds(30)),
             c.GetTimeSpan("interactive-timeout", TimeSpan.FromMinutes(10)),
             c.GetTimeSpan("heartbeat-interval", TimeSpan.FromMilliseconds(200)),
-            c.GetTimeSpan("unresponsive-after", TimeSpan.FromSeconds(5)),
+            c.GetTimeSpan("unresponsive-after", TimeSpan.FromSeconds(10)),
             c.GetTimeSpan("restart.min-backoff", TimeSpan.FromMilliseconds(200)),
             c.GetTimeSpan("restart.max-backoff", TimeSpan.FromSeconds(10)),
             c.GetDouble("restart.random-factor", 0.2),

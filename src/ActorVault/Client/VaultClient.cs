@@ -26,19 +26,19 @@ public sealed class VaultClient : IAsyncDisposable
     private readonly IActorRef _listener;
     private readonly ClientSecretTracker _tracker;
     private readonly SupervisorSettings _settings;
+    private readonly SupervisorView _view;
     private readonly Lock _gate = new();
-    private Snapshot _snapshot;
     private VaultPublicKey? _publicKey;
     private int _disposed;
 
-    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, Snapshot snapshot)
+    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view)
     {
         _system = system;
         _ownsSystem = ownsSystem;
         _supervisor = supervisor;
         _tracker = tracker;
         _settings = settings;
-        _snapshot = snapshot;
+        _view = view;
         _listener = system.ActorOf(Props.Create(() => new StateListener(this)).WithDeploy(Deploy.Local));
         system.EventStream.Subscribe(_listener, typeof(VaultStateChanged));
     }
@@ -47,10 +47,10 @@ public sealed class VaultClient : IAsyncDisposable
     public event EventHandler<VaultStateChanged>? StateChanged;
 
     /// <summary>The vault's state as last reported.</summary>
-    public VaultState State => Volatile.Read(ref _snapshot).State;
+    public VaultState State => _view.Current.State;
 
     /// <summary>Process id of the current vault child (0 while none runs).</summary>
-    public int VaultPid => Volatile.Read(ref _snapshot).VaultPid;
+    public int VaultPid => _view.Current.VaultPid;
 
     /// <summary>The supervisor actor, for Akka applications that want to watch it or talk to it directly.</summary>
     public IActorRef Supervisor => _supervisor;
@@ -61,7 +61,7 @@ public sealed class VaultClient : IAsyncDisposable
     internal ClientSecretTracker Tracker => _tracker;
 
     /// <summary>Full remote path of the vault's guardian (for tests that play a rogue client).</summary>
-    internal string GuardianPath => Volatile.Read(ref _snapshot).GuardianPath;
+    internal string GuardianPath => _view.Current.GuardianPath;
 
     /// <summary>
     /// Starts the vault child and waits until it is up and authenticated (locked, no secret yet).
@@ -85,11 +85,10 @@ public sealed class VaultClient : IAsyncDisposable
         try
         {
             var tracker = new ClientSecretTracker();
-            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog), "vault-supervisor");
-            Snapshot snapshot = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, snapshot);
-            client.Update(snapshot);
-            return client;
+            var view = new SupervisorView();
+            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog, view), "vault-supervisor");
+            _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view);
         }
         catch
         {
@@ -102,7 +101,7 @@ public sealed class VaultClient : IAsyncDisposable
     public async Task<VaultStatus> GetStatusAsync(CancellationToken cancellationToken = default)
     {
         VaultStatusReply reply = await Send<VaultStatusReply>(new GetVaultStatus(Guid.NewGuid()), cancellationToken).ConfigureAwait(false);
-        Snapshot snapshot = await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        Snapshot snapshot = _view.Current;
         return new VaultStatus(snapshot.State, reply.VaultPid, reply.Keystore.KeyBits, reply.Keystore.SecureHeapUsedBytes, reply.Keystore.SecureHeapSizeBytes,
             reply.Memory.Backing, reply.Memory.LockedBytes, reply.Memory.LiveBuffers, reply.Memory.Hardened, reply.Secrets, snapshot.Restarts);
     }
@@ -114,7 +113,6 @@ public sealed class VaultClient : IAsyncDisposable
     public async Task<SecureHeapUsage> GenerateSecureKeypairAsync(int bits = 0, CancellationToken cancellationToken = default)
     {
         _ = await Send<KeypairGenerated>(new GenerateKeypair(Guid.NewGuid(), bits), cancellationToken).ConfigureAwait(false);
-        await RefreshAsync(cancellationToken).ConfigureAwait(false);
         return await VerifyExpectedAllocationAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -204,19 +202,25 @@ public sealed class VaultClient : IAsyncDisposable
     internal async Task<SecretBuffer> OpenSecretAsync(string name, CancellationToken cancellationToken = default)
     {
         Guid id = Guid.NewGuid();
-        SessionSealed sealedValue = await Send<SessionSealed>(new OpenForSession(id, name), cancellationToken).ConfigureAwait(false);
-        Snapshot snapshot = Volatile.Read(ref _snapshot);
-        SessionKeys? keys = null;
-        if (snapshot.Session is null || !SessionKeyRing.For(_system).TryGet(snapshot.Session.Id, out keys))
+        (SessionId session, SessionSealed sealedValue) = await SendStamped<SessionSealed>(new OpenForSession(id, name), cancellationToken).ConfigureAwait(false);
+        if (sealedValue.Name != name)
         {
-            snapshot = await RefreshAsync(cancellationToken).ConfigureAwait(false);
-            if (snapshot.Session is null || !SessionKeyRing.For(_system).TryGet(snapshot.Session.Id, out keys))
-            {
-                throw new VaultUnavailableException("The vault session ended before the secret could be opened.", snapshot.State);
-            }
+            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault answered for secret '{sealedValue.Name}' when '{name}' was asked for; refused.");
         }
 
-        return OpenSessionSealed(keys, id, sealedValue);
+        if (!SessionKeyRing.For(_system).TryGet(session, out SessionKeys? keys))
+        {
+            throw new VaultUnavailableException("The vault session ended before the secret could be opened.", State);
+        }
+
+        try
+        {
+            return OpenSessionSealed(keys, id, sealedValue);
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new VaultUnavailableException("The vault session ended while the secret was being opened.", State);
+        }
     }
 
     internal SecretBuffer OpenSessionSealed(SessionKeys keys, Guid requestId, SessionSealed sealedValue)
@@ -275,7 +279,7 @@ public sealed class VaultClient : IAsyncDisposable
             // The supervisor's PostStop kills the child below in any case.
         }
 
-        _tracker.ZeroAll();
+        _tracker.ZeroAll("the vault client stopped");
         if (_ownsSystem)
         {
             await _system.Terminate().ConfigureAwait(false);
@@ -301,24 +305,17 @@ public sealed class VaultClient : IAsyncDisposable
         };
     }
 
-    private async Task<Snapshot> RefreshAsync(CancellationToken cancellationToken)
+    private async Task<(SessionId Session, T Reply)> SendStamped<T>(IVaultRequest request, CancellationToken cancellationToken)
+        where T : IVaultReply
     {
-        Snapshot snapshot = await _supervisor.Ask<Snapshot>(GetSnapshot.Instance, _settings.RequestTimeout, cancellationToken).ConfigureAwait(false);
-        Update(snapshot);
-        return snapshot;
-    }
-
-    private void Update(Snapshot snapshot)
-    {
-        lock (_gate)
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        object reply = await _supervisor.Ask<object>(new Request(request), _settings.RequestTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        return reply switch
         {
-            Volatile.Write(ref _snapshot, snapshot);
-            if (snapshot.PublicKey.Length > 0 && (_publicKey is null || !_publicKey.Matches(snapshot.PublicKey)))
-            {
-                _publicKey?.Dispose();
-                _publicKey = new VaultPublicKey(snapshot.PublicKey);
-            }
-        }
+            SessionStamped { Reply: T typed } stamped => (stamped.Session, typed),
+            Status.Failure failure => throw failure.Cause,
+            _ => throw new VaultOperationException(VaultError.Unknown, $"The vault answered {reply.GetType().Name} to {request.GetType().Name}."),
+        };
     }
 
     private PublicKeySealed Seal(ReadOnlySpan<byte> secret, string purpose, string name)
@@ -329,37 +326,25 @@ public sealed class VaultClient : IAsyncDisposable
             throw new ArgumentException("A secret cannot be empty.", nameof(secret));
         }
 
+        Snapshot snapshot = _view.Current;
+        if (snapshot.State is not (VaultState.Locked or VaultState.Unlocked) || snapshot.PublicKey.Length == 0)
+        {
+            throw new VaultUnavailableException($"The vault is {snapshot.State.ToString().ToLowerInvariant()}: nothing to seal the secret to ({snapshot.Reason}).", snapshot.State);
+        }
+
         lock (_gate)
         {
-            if (_publicKey is null || _snapshot.State is not (VaultState.Locked or VaultState.Unlocked))
+            if (_publicKey is null || !_publicKey.Matches(snapshot.PublicKey))
             {
-                throw new VaultUnavailableException($"The vault is {_snapshot.State.ToString().ToLowerInvariant()}: nothing to seal the secret to ({_snapshot.Reason}).", _snapshot.State);
+                _publicKey?.Dispose();
+                _publicKey = new VaultPublicKey(snapshot.PublicKey);
             }
 
             return PublicKeySealing.Seal(_publicKey.Rsa, _publicKey.Fingerprint, secret, purpose, name);
         }
     }
 
-    private void OnStateChanged(VaultStateChanged changed)
-    {
-        Snapshot current = Volatile.Read(ref _snapshot);
-        Volatile.Write(ref _snapshot, current with { State = changed.State, VaultPid = changed.VaultPid, Reason = changed.Reason, Restarts = changed.Restarts });
-        if (changed.State is VaultState.Locked or VaultState.Unlocked)
-        {
-            // Pick up the (possibly new) public key and session of a started or re-keyed vault.
-            _supervisor.Ask<Snapshot>(GetSnapshot.Instance, _settings.RequestTimeout).ContinueWith(
-                t =>
-                {
-                    if (t.IsCompletedSuccessfully)
-                    {
-                        Update(t.Result);
-                    }
-                },
-                TaskScheduler.Default);
-        }
-
-        StateChanged?.Invoke(this, changed);
-    }
+    private void OnStateChanged(VaultStateChanged changed) => StateChanged?.Invoke(this, changed);
 
     /// <summary>The vault's RSA public key, imported once per keypair.</summary>
     private sealed class VaultPublicKey : IDisposable

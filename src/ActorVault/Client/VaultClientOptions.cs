@@ -25,7 +25,7 @@ public sealed class VaultClientOptions
     /// <summary>Interval of the supervisor's authenticated heartbeat. Default 200 ms.</summary>
     public TimeSpan? HeartbeatInterval { get; set; }
 
-    /// <summary>A live vault that answers no heartbeat for this long is killed and restarted. Default 5 s.</summary>
+    /// <summary>A live vault that answers no heartbeat for this long is killed and restarted. Default 10 s.</summary>
     public TimeSpan? UnresponsiveAfter { get; set; }
 
     /// <summary>First restart delay. Default 200 ms.</summary>

@@ -116,9 +116,9 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             throw new VaultStartupException($"The vault executable '{fileName}' cannot be started: {e.Message}.");
         }
 
-        child.Started();
         try
         {
+            child.Started();
             var pipe = (PipeStream)process.StandardInput.BaseStream;
             bool added = false;
             pipe.SafePipeHandle.DangerousAddRef(ref added);
@@ -138,6 +138,14 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         {
             // The child died before reading its bootstrap; its exit (with stderr) is reported as usual.
             notify.Tell(new VaultProcessLog(process.Id, $"(supervisor) writing the bootstrap secret failed: {e.Message}"));
+        }
+#pragma warning disable CA1031 // anything else: never leave a started child behind
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            child.Kill();
+            child.Dispose();
+            throw new VaultStartupException($"The vault child could not be handed its bootstrap secret ({e.GetType().Name}: {e.Message}); it was killed.");
         }
 
         return child;
@@ -205,7 +213,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             _process.Exited += (_, _) => OnExited();
         }
 
-        public int Pid => _pid;
+        public int Pid => CurrentPid();
 
         public void Started()
         {
@@ -254,7 +262,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             int at = line.IndexOf(" guardian=", StringComparison.Ordinal);
             if (at > 0)
             {
-                _notify.Tell(new VaultProcessReady(_pid, line[(at + " guardian=".Length)..].Trim()));
+                _notify.Tell(new VaultProcessReady(CurrentPid(), line[(at + " guardian=".Length)..].Trim()));
             }
         }
 
@@ -262,7 +270,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         {
             if (line is not null)
             {
-                _notify.Tell(new VaultProcessLog(_pid, line));
+                _notify.Tell(new VaultProcessLog(CurrentPid(), line));
             }
         }
 
@@ -282,7 +290,25 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
                     code = -1;
                 }
 
-                _notify.Tell(new VaultProcessExited(_pid, code));
+                _notify.Tell(new VaultProcessExited(CurrentPid(), code));
+            }
+        }
+
+        /// <summary>The pid even when an event fires before <see cref="Started"/> recorded it.</summary>
+        private int CurrentPid()
+        {
+            if (_pid != 0)
+            {
+                return _pid;
+            }
+
+            try
+            {
+                return _process.Id;
+            }
+            catch (InvalidOperationException)
+            {
+                return 0;
             }
         }
     }

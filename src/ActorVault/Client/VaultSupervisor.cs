@@ -52,9 +52,13 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     private long _pingSequence;
     private Exception? _startupFailure;
     private string _guardianPath = string.Empty;
+    private ActorPath? _readyPath;
+    private long _identifyId;
+    private readonly SupervisorView _view;
 
-    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog)
+    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view)
     {
+        _view = view;
         _settings = settings;
         _launcher = launcher;
         _tracker = tracker;
@@ -64,8 +68,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null) =>
-        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog));
+    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null, SupervisorView? view = null) =>
+        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog, view ?? new SupervisorView()));
 
     private VaultState RunningState => _secretNames.Count > 0 ? VaultState.Unlocked : VaultState.Locked;
 
@@ -81,8 +85,17 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             _process = null;
         }
 
-        EndSession();
-        FailAll(new VaultUnavailableException("The vault client was stopped.", VaultState.Stopped));
+        EndSession("vault client stopped");
+        var stopped = new VaultUnavailableException("The vault client was stopped.", VaultState.Stopped);
+        FailAll(stopped);
+        AnswerStartWaiters(stopped);
+        foreach (IActorRef waiter in _stopWaiters)
+        {
+            waiter.Tell(new Stopped("the vault client was stopped"));
+        }
+
+        _stopWaiters.Clear();
+        _view.Current = Snapshot() with { State = VaultState.Stopped };
     }
 
     protected override bool Receive(object message) => Starting(message);
@@ -93,14 +106,31 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (message)
         {
-            case VaultProcessReady ready when ready.Pid == _process?.Pid:
+            case VaultProcessReady ready when ready.Pid == _process?.Pid && _readyPath is null:
                 _guardianPath = ready.GuardianPath;
-                Context.ActorSelection(ready.GuardianPath).Tell(new Identify(_attempt), Self);
+                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || path.Address.Host is not (null or "127.0.0.1") || path.ToStringWithoutAddress() != "/user/vault")
+                {
+                    StartFailed($"the vault printed an invalid READY address ({ready.GuardianPath})");
+                    return true;
+                }
+
+                _readyPath = path;
+                // A random correlation id (a long: the primitive serializer carries it; a Guid would need JSON).
+                _identifyId = Math.Abs(BitConverter.ToInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))) | 1;
+                Context.ActorSelection(path).Tell(new Identify(_identifyId), Self);
                 return true;
-            case ActorIdentity identity when identity.MessageId is int attempt && attempt == _attempt:
+            case ActorIdentity identity when identity.MessageId is long id && id == _identifyId && _vault is null && _readyPath is not null:
                 if (identity.Subject is null)
                 {
                     StartFailed($"the vault printed READY ({_guardianPath}) but no guardian answers there (address unreachable)");
+                    return true;
+                }
+
+                // Only the actor at the READY address may become the vault: anyone on loopback can send
+                // an ActorIdentity to this actor, naming any reference.
+                if (!identity.Subject.Path.Address.Equals(_readyPath.Address) || identity.Subject.Path.ToStringWithoutAddress() != "/user/vault")
+                {
+                    _log.Warning("Audit: ignored an identity naming {0}, not the vault at {1}.", identity.Subject.Path, _readyPath);
                     return true;
                 }
 
@@ -142,6 +172,25 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case HeartbeatTick:
                 Heartbeat();
                 return true;
+            default:
+                return Common(message);
+        }
+    }
+
+    /// <summary>The child was killed after a failed start; only its exit (or a fallback timer) moves on.</summary>
+    private bool AwaitingExit(object message)
+    {
+        switch (message)
+        {
+            case Request:
+                Sender.Tell(new Status.Failure(new VaultUnavailableException($"The vault is being restarted ({_killReason}).", VaultState.Restarting)));
+                return true;
+            case ExitWaitTimedOut timedOut when timedOut.Pid == _process?.Pid:
+                _log.Error("The vault (pid {0}) did not exit within 10 s of SIGKILL; giving up on it.", timedOut.Pid);
+                Died(new VaultProcessExited(timedOut.Pid, -1));
+                return true;
+            case VaultEnvelope or ActorIdentity or StartupTimedOut or VaultProcessReady:
+                return true; // late answers from the child being killed
             default:
                 return Common(message);
         }
@@ -231,8 +280,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 _log.Warning("The vault (pid {0}) did not exit within the grace period after its stdin closed; sending SIGKILL.", kill.Pid);
                 _process.Kill();
                 return true;
-            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace:
+            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace or ExitWaitTimedOut:
                 return true; // stale timers and answers of earlier attempts
+            case Status.Failure:
+                return true; // a timed-out Hello answered to this actor itself
             default:
                 return false;
         }
@@ -246,6 +297,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _killReason = null;
         _vault = null;
         _guardianPath = string.Empty;
+        _readyPath = null;
+        _identifyId = 0;
         _stderrTail.Clear();
         Transition(VaultState.Starting, _attempt == 1 ? "starting" : $"restart {_restarts}");
         Context.Become(Starting);
@@ -260,9 +313,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             {
                 _process = _launcher.Launch(_settings, bootstrap, Self);
             }
-            catch (VaultStartupException e)
+#pragma warning disable CA1031 // any launch failure is a startup failure, reported with its message
+            catch (Exception e)
+#pragma warning restore CA1031
             {
-                StartFailed(e.Message);
+                StartFailed(e is VaultStartupException ? e.Message : $"launching the vault failed ({e.GetType().Name}: {e.Message})");
                 return;
             }
         }
@@ -301,33 +356,46 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Timers.Cancel("startup");
         if (_process is not null)
         {
-            // Its exit will arrive as an event; it finishes the job (restart or stop).
+            // Kill it and wait for its exit: the exit event carries the last stderr lines, and nothing
+            // the dying child says may still be believed.
             _killReason = why;
+            FailQueued(new VaultUnavailableException($"The vault failed to start ({why}).", VaultState.Starting));
+            Context.Become(AwaitingExit);
+            Timers.StartSingleTimer("exit-wait", new ExitWaitTimedOut(_process.Pid), TimeSpan.FromSeconds(10));
             _process.Kill();
-            if (_everStarted)
-            {
-                return;
-            }
+            return;
         }
 
+        EndSession(why);
         if (_everStarted)
         {
+            FailAll(new VaultUnavailableException($"The vault could not be restarted: {why}.", VaultState.Restarting));
             ScheduleRestart(why);
             return;
         }
 
+        FinalStartupFailure(why);
+    }
+
+    private void FinalStartupFailure(string why)
+    {
         var failure = new VaultStartupException($"The vault could not be started: {why.TrimEnd('.')}.", [.. _stderrTail]);
         _startupFailure = failure;
-        EndSession();
+        EndSession(why);
         Transition(VaultState.Stopped, $"startup failed: {why}");
         Context.Become(StoppedState);
+        AnswerStartWaiters(failure);
+        FailAll(failure);
+    }
+
+    private void AnswerStartWaiters(Exception failure)
+    {
         foreach (IActorRef waiter in _startWaiters)
         {
             waiter.Tell(new Status.Failure(failure));
         }
 
         _startWaiters.Clear();
-        FailAll(failure);
     }
 
     private void Died(VaultProcessExited exited)
@@ -338,8 +406,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _vault = null;
         Timers.Cancel("heartbeat");
         Timers.Cancel("startup");
-        int zeroed = EndSession();
-        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, _pending.Count + _queued.Count);
+        Timers.Cancel("exit-wait");
+        int failed = _pending.Count + _queued.Count;
+        int zeroed = EndSession(cause);
+        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, failed);
 
         if (_state == VaultState.Stopped)
         {
@@ -355,8 +425,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
         if (!_everStarted)
         {
-            _killReason = null;
-            StartFailed(cause);
+            FinalStartupFailure(cause);
             return;
         }
 
@@ -397,9 +466,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Transition(VaultState.Stopped, "stopped by the application");
         Context.Become(StoppedState);
         FailAll(Unavailable());
+        AnswerStartWaiters(Unavailable());
         if (_process is null)
         {
-            EndSession();
+            EndSession("stopped by the application");
             Sender.Tell(new Stopped("no vault process was running"));
             return;
         }
@@ -410,7 +480,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     }
 
     /// <summary>Zeroes the session keys and every client-side buffer of the session; returns the buffer count.</summary>
-    private int EndSession()
+    private int EndSession(string reason)
     {
         if (_keys is not null)
         {
@@ -418,7 +488,19 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             _keys = null;
         }
 
-        return _tracker.ZeroAll();
+        int zeroed = _tracker.ZeroAll($"the vault session ended: {reason}");
+        _view.Current = Snapshot();
+        return zeroed;
+    }
+
+    private void FailQueued(Exception failure)
+    {
+        foreach ((_, IActorRef replyTo) in _queued)
+        {
+            replyTo.Tell(new Status.Failure(failure));
+        }
+
+        _queued.Clear();
     }
 
     // ---------------------------------------------------------------- requests
@@ -448,20 +530,36 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case Pong:
                 _lastAnswer = _clock.ElapsedMilliseconds;
                 return;
-            case KeystoreReset reset:
+            case KeystoreReset reset when _state is VaultState.Locked or VaultState.Unlocked:
                 _secretNames.Clear();
                 if (reset.Keystore.PublicKey is { Length: > 0 } key)
                 {
                     _publicKey = key;
                 }
 
+                // Requests the failed keystore held are lost with it: fail them now rather than at their timeout.
+                var lost = new VaultOperationException(VaultError.KeystoreUnavailable, $"The vault's keystore failed and was replaced ({reset.Reason}).");
+                foreach ((Guid id, Pending pending) in _pending.Where(p => p.Value.Request is not (ReadSecret or Hello or Ping)).ToList())
+                {
+                    _pending.Remove(id);
+                    Timers.Cancel(id);
+                    pending.ReplyTo.Tell(new Status.Failure(lost));
+                }
+
                 Transition(RunningState, $"keystore reset: {reset.Reason}", force: true);
+                return;
+            case KeystoreReset:
                 return;
             case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
                 Timers.Cancel(reply.RequestId);
                 _lastAnswer = _clock.ElapsedMilliseconds;
                 Observe(reply);
-                pending.ReplyTo.Tell(reply is RequestFailed failed ? new Status.Failure(ToException(failed)) : reply);
+                pending.ReplyTo.Tell(reply switch
+                {
+                    RequestFailed failed => new Status.Failure(ToException(failed)),
+                    SessionSealed => new SessionStamped(_keys!.Id, reply),
+                    _ => reply,
+                });
                 return;
             default:
                 _log.Debug("Dropped a late or unknown vault message {0}.", body.GetType().Name);
@@ -486,6 +584,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 break;
             case KeypairGenerated generated:
                 _publicKey = generated.Keystore.PublicKey;
+                _view.Current = Snapshot();
                 Transition(_state, $"new RSA-{generated.Keystore.KeyBits} keypair", force: true);
                 break;
             default:
@@ -525,12 +624,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         }
 
         _pending.Clear();
-        foreach ((_, IActorRef replyTo) in _queued)
-        {
-            replyTo.Tell(new Status.Failure(failure));
-        }
-
-        _queued.Clear();
+        FailQueued(failure);
     }
 
     private static Exception ToException(RequestFailed failed) => failed.Code switch
@@ -570,6 +664,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         VaultState previous = _state;
         _state = state;
         _reason = reason;
+        _view.Current = Snapshot();
         if (previous != state || force)
         {
             Context.System.EventStream.Publish(new VaultStateChanged(previous, state, reason, _process?.Pid ?? 0, _restarts));

@@ -36,6 +36,41 @@ internal sealed class RefusingJsonSerializer : Serializer
         throw new SerializationException("ActorVault refuses inbound JSON-serialized messages.");
 }
 
+/// <summary>
+/// The one message that crosses without an envelope: <see cref="Protocol.Refused"/>, the answer to an
+/// unauthenticated sender. A fixed, tiny format (UTF-8 reason, at most 256 bytes), so that nothing
+/// from an unauthenticated peer ever reaches a general-purpose deserializer.
+/// </summary>
+internal sealed class RefusalSerializer : SerializerWithStringManifest
+{
+    private const int MaxReasonBytes = 256;
+
+    public RefusalSerializer(ExtendedActorSystem system)
+        : base(system)
+    {
+    }
+
+    public RefusalSerializer(ExtendedActorSystem system, Config config)
+        : base(system)
+    {
+    }
+
+    public override int Identifier => 7703;
+
+    public override string Manifest(object o) => "R1";
+
+    public override byte[] ToBinary(object obj) => obj is Protocol.Refused refused
+        ? System.Text.Encoding.UTF8.GetBytes(refused.Reason.Length > 128 ? refused.Reason[..128] : refused.Reason)
+        : throw new SerializationException($"The refusal serializer only writes Refused, not {obj?.GetType().FullName}.");
+
+    public override object FromBinary(byte[] bytes, string manifest) =>
+        manifest == "R1" && bytes is { Length: <= MaxReasonBytes }
+#pragma warning disable RS0030 // a refusal reason from the wire: public text, never a secret
+            ? new Protocol.Refused(System.Text.Encoding.UTF8.GetString(bytes))
+#pragma warning restore RS0030
+            : throw new SerializationException("Malformed refusal.");
+}
+
 /// <summary>Bound to <see cref="SecretBuffer"/>: sending one anywhere fails with a clear error.</summary>
 internal sealed class SecretRefusingSerializer : Serializer
 {

@@ -67,7 +67,22 @@ internal sealed class KeystoreActor : ReceiveActor
 
     private void Handle(Routed routed)
     {
-        IVaultReply reply = routed.Request switch
+        IVaultReply reply;
+        try
+        {
+            reply = Dispatch(routed);
+        }
+        catch (Exception e)
+        {
+            // Answer first, then fail: supervision stops this actor and its PostStop zeroes every data key.
+            routed.ReplyTo.Tell(new VaultEnvelope(_session, new RequestFailed(routed.Request.RequestId, VaultErrorCode.KeystoreUnavailable, $"The vault's keystore failed ({e.GetType().Name}); it is replaced by an empty one and every secret was zeroed.", 0)));
+            throw;
+        }
+
+        routed.ReplyTo.Tell(new VaultEnvelope(_session, reply));
+    }
+
+    private IVaultReply Dispatch(Routed routed) => routed.Request switch
         {
             Hello h => new Welcome(h.RequestId, Environment.ProcessId, Info(), VaultMemory.Info()),
             GetVaultStatus s => new VaultStatusReply(s.RequestId, Environment.ProcessId, Info(), VaultMemory.Info(), [.. _secrets.Keys.Order(StringComparer.Ordinal)]),
@@ -79,8 +94,6 @@ internal sealed class KeystoreActor : ReceiveActor
             OpenForSession o => OpenForSession(o),
             _ => new RequestFailed(routed.Request.RequestId, VaultErrorCode.BadRequest, $"The keystore does not handle {routed.Request.GetType().Name}.", 0),
         };
-        routed.ReplyTo.Tell(new VaultEnvelope(_session, reply));
-    }
 
     private void StoreFromReader(StoreReadSecret message)
     {
@@ -88,6 +101,11 @@ internal sealed class KeystoreActor : ReceiveActor
         try
         {
             reply = Store(message.RequestId, message.Name, message.Secret);
+        }
+        catch (Exception e)
+        {
+            message.ReplyTo.Tell(new VaultEnvelope(_session, new RequestFailed(message.RequestId, VaultErrorCode.KeystoreUnavailable, $"The vault's keystore failed ({e.GetType().Name}); it is replaced by an empty one and every secret was zeroed.", 0)));
+            throw;
         }
         finally
         {

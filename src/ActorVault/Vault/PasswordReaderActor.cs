@@ -18,7 +18,6 @@ internal sealed class PasswordReaderActor : ReceiveActor
 {
     private readonly SessionId _session;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly CancellationTokenSource _stopping = new();
 
     public PasswordReaderActor(SessionId session)
     {
@@ -28,12 +27,6 @@ internal sealed class PasswordReaderActor : ReceiveActor
 
     public static Props Props(SessionId session) =>
         Akka.Actor.Props.Create(() => new PasswordReaderActor(session)).WithDispatcher("actorvault.blocking-dispatcher");
-
-    protected override void PostStop()
-    {
-        _stopping.Cancel();
-        _stopping.Dispose();
-    }
 
     private void Read(ReadSecret request, IActorRef replyTo)
     {
@@ -81,7 +74,7 @@ internal sealed class PasswordReaderActor : ReceiveActor
 
     private SecretBuffer ReadOnce(ReadSecret request, SecretReadOptions options) => request.Source switch
     {
-        SecretSourceKind.Terminal => SecretReaders.ReadFromTerminal(options, _stopping.Token),
+        SecretSourceKind.Terminal => SecretReaders.ReadFromTerminal(options, BlockingReads.For(Context.System).Token),
         SecretSourceKind.File => SecretReaders.ReadFromFile(request.Path ?? throw new ArgumentException("A file source needs a path."), options),
         SecretSourceKind.SystemdCredential => SecretReaders.ReadSystemdCredential(request.Path ?? throw new ArgumentException("A systemd credential source needs a credential name."), options),
         SecretSourceKind.FileDescriptor when request.FileDescriptor is >= 0 and <= 2 =>

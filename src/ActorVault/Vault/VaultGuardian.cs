@@ -13,7 +13,7 @@ namespace ActorVault.Vault;
 /// <see cref="Refused"/> and an audit line. Children that fail are stopped (their PostStop zeroes what
 /// they hold) and replaced empty, never restarted with state.
 /// </summary>
-internal sealed class VaultGuardian : ReceiveActor
+internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 {
     public const string Name = "vault";
 
@@ -24,6 +24,8 @@ internal sealed class VaultGuardian : ReceiveActor
     private IActorRef _reader = ActorRefs.Nobody;
     private IActorRef? _client;
     private int _keystoreGeneration;
+    private int _keystoreFailures;
+    private long _keystoreStartedAt;
     private long _refusals;
 
     public VaultGuardian(SessionId session, VaultSettings settings)
@@ -34,10 +36,14 @@ internal sealed class VaultGuardian : ReceiveActor
         Receive<VaultEnvelope>(e => e.Session == _session, Serve);
         Receive<VaultEnvelope>(e => Refuse($"envelope of another session ({e.Session})"));
         Receive<RejectedEnvelope>(r => Refuse($"{r.Reason}{(r.SessionHint.Length > 0 ? $" (session {r.SessionHint})" : string.Empty)}"));
-        Receive<StoreReadSecret>(m => _keystore.Forward(m));
+        Receive<StoreReadSecret>(m => ToKeystore(m));
+        Receive<DeadLetter>(d => d.Message is StoreReadSecret, d => Lost((StoreReadSecret)d.Message));
+        Receive<RecreateKeystore>(_ => _keystore = StartKeystore(_client));
         Receive<Terminated>(t => ChildStopped(t.ActorRef));
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(SessionId session, VaultSettings settings) =>
         Akka.Actor.Props.Create(() => new VaultGuardian(session, settings));
@@ -63,10 +69,20 @@ internal sealed class VaultGuardian : ReceiveActor
     {
         _keystore = StartKeystore();
         _reader = Context.Watch(Context.ActorOf(PasswordReaderActor.Props(_session), "password-reader"));
+        Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
     }
 
-    private IActorRef StartKeystore(IActorRef? announceTo = null) =>
-        Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo), $"keystore-{++_keystoreGeneration}"));
+    protected override void PostStop()
+    {
+        Context.System.EventStream.Unsubscribe(Self);
+        BlockingReads.For(Context.System).CancelAll();
+    }
+
+    private IActorRef StartKeystore(IActorRef? announceTo = null)
+    {
+        _keystoreStartedAt = Environment.TickCount64;
+        return Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo), $"keystore-{++_keystoreGeneration}"));
+    }
 
     private void Serve(VaultEnvelope envelope)
     {
@@ -76,30 +92,69 @@ internal sealed class VaultGuardian : ReceiveActor
             return;
         }
 
+        if (_client is null)
+        {
+            if (request is not Hello)
+            {
+                Refuse($"{request.GetType().Name} before Hello");
+                return;
+            }
+
+            // The first authenticated Hello names the application; every answer goes to it, whoever
+            // relays a frame (a sealed frame is proof of the key, not of the sender).
+            _client = Sender;
+            _log.Info("Audit: application {0} connected to the vault.", Sender.Path);
+        }
+
         switch (request)
         {
             case Ping ping:
-                Sender.Tell(new VaultEnvelope(_session, new Pong(ping.RequestId, ping.Sequence)));
-                break;
-            case Hello:
-                _client = Sender;
-                _log.Info("Audit: application {0} connected to the vault.", Sender.Path.Address);
-                _keystore.Tell(new Routed(request, Sender));
+                _client.Tell(new VaultEnvelope(_session, new Pong(ping.RequestId, ping.Sequence)));
                 break;
             case ReadSecret:
-                _reader.Tell(new Routed(request, Sender));
+                _reader.Tell(new Routed(request, _client));
                 break;
             default:
-                _keystore.Tell(new Routed(request, Sender));
+                ToKeystore(new Routed(request, _client));
                 break;
         }
+    }
+
+    private void ToKeystore(object message)
+    {
+        if (!_keystore.IsNobody())
+        {
+            _keystore.Tell(message, Self);
+            return;
+        }
+
+        switch (message)
+        {
+            case StoreReadSecret store:
+                Lost(store);
+                break;
+            case Routed routed:
+                routed.ReplyTo.Tell(new VaultEnvelope(_session, new RequestFailed(routed.Request.RequestId, VaultErrorCode.KeystoreUnavailable, "The vault's keystore is being replaced after a failure; try again shortly.", 0)));
+                break;
+        }
+    }
+
+    /// <summary>A read secret that no keystore took: zero it and say so.</summary>
+    private void Lost(StoreReadSecret store)
+    {
+        store.Secret.Dispose();
+        _log.Warning("Audit: secret {0} was read but no keystore could take it; zeroed.", SecretNames.Describe(store.Name));
+        store.ReplyTo.Tell(new VaultEnvelope(_session, new RequestFailed(store.RequestId, VaultErrorCode.KeystoreUnavailable, $"Secret {SecretNames.Describe(store.Name)} was read, but the keystore failed before storing it; it was zeroed. Enter it again.", 0)));
     }
 
     private void Refuse(string reason)
     {
         long count = ++_refusals;
         _log.Warning("Audit: refused a message from {0}: {1} (refusal #{2}).", Sender.Path, reason, count);
-        if (!Sender.IsNobody() && !Sender.Equals(Context.System.DeadLetters))
+
+        // Answer only a sender on this machine: the sender's address is the sender's claim, and the
+        // vault must not be made to open connections elsewhere.
+        if (!Sender.IsNobody() && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
         {
             Sender.Tell(new Refused("not authenticated for this vault"));
         }
@@ -109,14 +164,35 @@ internal sealed class VaultGuardian : ReceiveActor
     {
         if (child.Equals(_keystore))
         {
-            // The new keystore tells the application itself, with its new public key, once it has one.
-            _keystore = StartKeystore(_client);
-            _log.Warning("The keystore stopped; a new, empty keystore took its place. Every secret must be set again.");
+            // A keystore that keeps failing (say, key generation) is re-created with backoff, not in a loop.
+            _keystoreFailures = Environment.TickCount64 - _keystoreStartedAt > 30_000 ? 1 : _keystoreFailures + 1;
+            TimeSpan delay = _keystoreFailures <= 1 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, _keystoreFailures - 2)));
+            _keystore = ActorRefs.Nobody;
+            _log.Warning("The keystore stopped; a new, empty keystore takes its place in {0} ms. Every secret must be set again.", (long)delay.TotalMilliseconds);
+            if (delay == TimeSpan.Zero)
+            {
+                // The new keystore tells the application itself, with its new public key, once it has one.
+                _keystore = StartKeystore(_client);
+            }
+            else
+            {
+                Timers.StartSingleTimer("recreate-keystore", RecreateKeystore.Instance, delay);
+            }
         }
         else if (child.Equals(_reader))
         {
             _reader = Context.Watch(Context.ActorOf(PasswordReaderActor.Props(_session), $"password-reader-{Guid.NewGuid():N}"));
             _log.Warning("The password reader stopped; a new one took its place.");
         }
+    }
+}
+
+/// <summary>Timer message of the guardian: start a fresh keystore after a backoff.</summary>
+internal sealed class RecreateKeystore
+{
+    public static readonly RecreateKeystore Instance = new();
+
+    private RecreateKeystore()
+    {
     }
 }

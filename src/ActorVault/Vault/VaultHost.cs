@@ -90,6 +90,11 @@ public static class VaultHost
 
         Serialization.SessionKeyRing.For(system).Add(keys);
         CoordinatedShutdown shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "actorvault-cancel-reads", () =>
+        {
+            BlockingReads.For(system).CancelAll();
+            return Task.FromResult(Akka.Done.Instance);
+        });
         shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "actorvault-zero-all", () =>
         {
             Serialization.SessionKeyRing.For(system).Clear();
