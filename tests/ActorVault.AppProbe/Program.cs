@@ -6,7 +6,8 @@ using ActorVault.Memory.Readers;
 
 // Protocol (stdout, one line each): APP-READY pid=… vault=…, UNLOCKED length=…, STATE …, STATUS …,
 // OPENED sha256=…, PENDING, PENDING-FAILED ms=… type=… message=…, ERROR type=… message=…, BYE.
-// Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME | quit.
+// Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME |
+// lease-seq N | lease-par N INFLIGHT (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
 // --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
 string unlock = "none";
 string name = "main";
@@ -114,6 +115,23 @@ while (Console.In.ReadLine() is { } command)
                 }
 
                 Say("LEAKED");
+                break;
+            case "lease-seq":
+            case "lease-par":
+                string[] a = parts[1].Split(' ');
+                int total = int.Parse(a[0], CultureInfo.InvariantCulture);
+                int inFlight = parts[0] == "lease-par" ? int.Parse(a[1], CultureInfo.InvariantCulture) : 1;
+                var digests = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+                int next = 0;
+                await Task.WhenAll(Enumerable.Range(0, inFlight).Select(async _ =>
+                {
+                    while (Interlocked.Increment(ref next) <= total)
+                    {
+                        string d = await client.WithSecretAsync(name, static span => Convert.ToHexString(SHA256.HashData(span)));
+                        digests.AddOrUpdate(d, 1, (_, n) => n + 1);
+                    }
+                }));
+                Say($"LEASED n={digests.Values.Sum()} distinct={digests.Count} sha256={digests.Keys.First()} live={client.LiveLeases} buffers={SecretMemory.Status.LiveBuffers}");
                 break;
             case "lock":
                 Say($"LOCKED existed={await client.LockSecretAsync(parts[1])}");

@@ -10,8 +10,34 @@ namespace ActorVault.Client;
 internal sealed class ClientSecretTracker
 {
     private readonly ConcurrentDictionary<SecretBuffer, byte> _live = new(ReferenceEqualityComparer.Instance);
+    private readonly ConcurrentDictionary<Guid, SecretLease> _leases = new();
 
     public int Count => _live.Count;
+
+    public int LiveLeases => _leases.Count;
+
+    public void Track(SecretLease lease) => _leases[lease.Id] = lease;
+
+    public void Untrack(SecretLease lease) => _leases.TryRemove(lease.Id, out _);
+
+    /// <summary>Ends one lease (revoked or expired by the vault): its bytes are zeroed now.</summary>
+    public bool End(Guid leaseId, LeaseAuditKind kind, string reason) =>
+        _leases.TryGetValue(leaseId, out SecretLease? lease) && lease.End(kind, reason);
+
+    /// <summary>Ends every lease (all revoked, or the vault gone); returns how many were live.</summary>
+    public int EndAll(LeaseAuditKind kind, string reason)
+    {
+        int count = 0;
+        foreach (SecretLease lease in _leases.Values)
+        {
+            if (lease.End(kind, reason))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 
     public void Track(SecretBuffer buffer) => _live.TryAdd(buffer, 0);
 
@@ -23,7 +49,7 @@ internal sealed class ClientSecretTracker
     /// </summary>
     public int ZeroAll(string reason)
     {
-        int count = 0;
+        int count = EndAll(LeaseAuditKind.Refused, reason);
         foreach (SecretBuffer buffer in _live.Keys)
         {
             if (_live.TryRemove(buffer, out _))

@@ -9,6 +9,9 @@ internal static class SupervisorProtocol
     /// <summary>Send <paramref name="Body"/> to the vault; the reply body (or Status.Failure) goes to the sender.</summary>
     public sealed record Request(IVaultRequest Body, bool Interactive = false);
 
+    /// <summary>Send a one-way notice (a lease release) to the vault, if one is running; never answered.</summary>
+    public sealed record Notify(IVaultProtocolMessage Notice);
+
     /// <summary>Answered with <see cref="Snapshot"/>.</summary>
     public sealed class GetSnapshot
     {

@@ -18,8 +18,11 @@ namespace ActorVault;
 /// by the vault itself from its terminal, a file, a descriptor or a systemd credential; they never
 /// come back as plain bytes except inside a callback (see the lease API).
 /// </summary>
-public sealed class VaultClient : IAsyncDisposable
+public sealed class VaultClient : IVault
 {
+    /// <summary>Name of the default secret (the PoC's single password).</summary>
+    public const string DefaultSecretName = "password";
+
     private readonly ActorSystem _system;
     private readonly bool _ownsSystem;
     private readonly IActorRef _supervisor;
@@ -27,12 +30,16 @@ public sealed class VaultClient : IAsyncDisposable
     private readonly ClientSecretTracker _tracker;
     private readonly SupervisorSettings _settings;
     private readonly SupervisorView _view;
+    private readonly LeaseDefaults _leaseDefaults;
+    private readonly SemaphoreSlim _capacity;
     private readonly Lock _gate = new();
     private VaultPublicKey? _publicKey;
     private int _disposed;
 
-    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view)
+    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view, LeaseDefaults leaseDefaults)
     {
+        _leaseDefaults = leaseDefaults;
+        _capacity = new SemaphoreSlim(leaseDefaults.MaxConcurrent, leaseDefaults.MaxConcurrent);
         _system = system;
         _ownsSystem = ownsSystem;
         _supervisor = supervisor;
@@ -88,7 +95,7 @@ public sealed class VaultClient : IAsyncDisposable
             var view = new SupervisorView();
             IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog, view), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view);
+            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config));
         }
         catch
         {
@@ -258,6 +265,187 @@ public sealed class VaultClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Leases held by this application right now.</summary>
+    public int LiveLeases => _tracker.LiveLeases;
+
+    /// <inheritdoc />
+    public async Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(callback);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        TimeSpan ttl = options?.Ttl ?? _leaseDefaults.DefaultTtl;
+        if (ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), ttl, "A lease's deadline must be positive.");
+        }
+
+        TimeSpan wait = options?.CapacityWait ?? _leaseDefaults.CapacityWait;
+        if (!await _capacity.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
+        {
+            Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "capacity");
+            throw new LeaseCapacityException($"This application already holds {_leaseDefaults.MaxConcurrent} leases (the maximum) and none ended within {wait.TotalMilliseconds:0} ms.");
+        }
+
+        SecretLease? lease = null;
+        Timer? deadline = null;
+        long started = 0;
+        string outcome = "returned";
+        try
+        {
+            lease = await AcquireAsync(name, ttl, cancellationToken).ConfigureAwait(false);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            deadline = new Timer(static state => ((VaultClient.DeadlineState)state!).Fire(), new DeadlineState(this, lease), ttl, Timeout.InfiniteTimeSpan);
+            try
+            {
+                return await callback(lease).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                outcome = e is OperationCanceledException ? "cancelled" : $"threw {e.GetType().Name}";
+                throw;
+            }
+        }
+        finally
+        {
+            if (deadline is not null)
+            {
+                await deadline.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (lease is not null)
+            {
+                bool endedEarly = !lease.IsLive;
+                LeaseAuditKind kind = endedEarly ? lease.EndKind : LeaseAuditKind.Released;
+                lease.Close();
+                _tracker.Untrack(lease);
+                TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                _supervisor.Tell(new Notify(new LeaseReleased(lease.Id, (long)(held.TotalMicroseconds), outcome)));
+                if (!endedEarly)
+                {
+                    Audit(LeaseAuditKind.Released, lease.Id, name, held, outcome);
+                }
+            }
+
+            _capacity.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return WithSecretAsync(name, lease => ValueTask.FromResult(lease.Use(callback)), options, cancellationToken);
+    }
+
+    /// <summary>As the other overloads, for a callback with no result.</summary>
+    public Task WithSecretAsync(string name, SecretReadAction callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return WithSecretAsync(name, lease =>
+        {
+            lease.Use(callback);
+            return ValueTask.FromResult(true);
+        }, options, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<T> WithSecretAsync<T>(Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default) =>
+        WithSecretAsync(DefaultSecretName, callback, options, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<T> WithDecryptedPasswordAsync<T>(Func<SecretLease, ValueTask<T>> callback, CancellationToken cancellationToken = default) =>
+        WithSecretAsync(DefaultSecretName, callback, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<int> ReadInPasswordAsync(string prompt = "Password: ", CancellationToken cancellationToken = default)
+    {
+        if (Memory.Readers.SecretReaders.StandardInputIsTerminal)
+        {
+            // The vault reads the terminal itself: the password never passes through this process.
+            return await ReadSecretAsync(DefaultSecretName, new SecretSource.Terminal(prompt), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        SecretBuffer secret = Memory.Readers.SecretReaders.ReadFromStandardInput();
+        int length = secret.Length;
+        await SetSecretAsync(DefaultSecretName, secret, cancellationToken).ConfigureAwait(false);
+        return length;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RevokeLeaseAsync(Guid leaseId, CancellationToken cancellationToken = default)
+    {
+        bool local = _tracker.End(leaseId, LeaseAuditKind.Revoked, "revoked by the application");
+        LeasesRevoked revoked = await Send<LeasesRevoked>(new RevokeLeases(Guid.NewGuid(), leaseId, null), cancellationToken).ConfigureAwait(false);
+        if (local)
+        {
+            Audit(LeaseAuditKind.Revoked, leaseId, string.Empty, TimeSpan.Zero, "revoked by the application");
+        }
+
+        return local || revoked.Count > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> RevokeAllLeasesAsync(string? name = null, CancellationToken cancellationToken = default)
+    {
+        LeasesRevoked revoked = await Send<LeasesRevoked>(new RevokeLeases(Guid.NewGuid(), Guid.Empty, name), cancellationToken).ConfigureAwait(false);
+        return revoked.Count;
+    }
+
+    /// <summary>A plain request/answer round trip to the vault's guardian (the floor under a lease's latency).</summary>
+    public async Task PingAsync(CancellationToken cancellationToken = default) =>
+        _ = await Send<Pong>(new Ping(Guid.NewGuid(), 0), cancellationToken).ConfigureAwait(false);
+
+    private async Task<SecretLease> AcquireAsync(string name, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        (SessionId session, LeaseGranted granted) = await SendStamped<LeaseGranted>(new AcquireLease(Guid.NewGuid(), name, (long)Math.Ceiling(ttl.TotalMilliseconds)), cancellationToken).ConfigureAwait(false);
+        if (granted.Name != name || granted.Nonce is not { Length: Aead.NonceSize } || granted.Tag is not { Length: Aead.TagSize } || granted.Ciphertext is not { Length: > 0 })
+        {
+            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault's lease of '{granted.Name}' does not match the request for '{name}' or is malformed; refused.");
+        }
+
+        if (!SessionKeyRing.For(_system).TryGet(session, out SessionKeys? keys))
+        {
+            throw new VaultUnavailableException("The vault session ended before the lease could be opened.", State);
+        }
+
+        SecretBuffer buffer = SecretMemory.Allocate(granted.Ciphertext.Length);
+        bool ok = false;
+        try
+        {
+            bool authentic;
+            using (SecretBuffer.Scope output = buffer.Open())
+            {
+                authentic = Aead.TryDecrypt(keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, output.WritableBytes, Vault.KeystoreActor.LeaseAad(name, granted.LeaseId));
+            }
+
+            if (!authentic)
+            {
+                throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The lease payload for secret '{name}' failed authentication; refused.");
+            }
+
+            var lease = new SecretLease(granted.LeaseId, name, DateTimeOffset.UtcNow, ttl, buffer);
+            _tracker.Track(lease);
+            ok = true;
+            Audit(LeaseAuditKind.Granted, lease.Id, name, TimeSpan.Zero, $"ttl {ttl.TotalMilliseconds:0} ms");
+            return lease;
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new VaultUnavailableException("The vault session ended while the lease was being opened.", State);
+        }
+        finally
+        {
+            if (!ok)
+            {
+                buffer.Dispose();
+            }
+        }
+    }
+
+    private void Audit(LeaseAuditKind kind, Guid leaseId, string name, TimeSpan duration, string reason) =>
+        _system.EventStream.Publish(new LeaseAuditEvent(kind, leaseId, name, duration, reason));
+
     /// <summary>
     /// Stops the vault: its stdin is closed (it zeroes everything and exits within a second), SIGKILL
     /// after <paramref name="grace"/> (default 5 s); then the link system terminates.
@@ -345,6 +533,35 @@ public sealed class VaultClient : IAsyncDisposable
     }
 
     private void OnStateChanged(VaultStateChanged changed) => StateChanged?.Invoke(this, changed);
+
+    private sealed class DeadlineState(VaultClient client, SecretLease lease)
+    {
+        public void Fire()
+        {
+            if (lease.End(LeaseAuditKind.Expired, "deadline reached"))
+            {
+                client.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
+            }
+        }
+    }
+
+    /// <summary>Lease defaults of this application, from <c>actorvault.lease</c>.</summary>
+    private sealed record LeaseDefaults(TimeSpan DefaultTtl, int MaxConcurrent, TimeSpan CapacityWait)
+    {
+        public static LeaseDefaults Create(Config config)
+        {
+            var defaults = new LeaseDefaults(
+                config.GetTimeSpan("actorvault.lease.default-ttl", TimeSpan.FromSeconds(30)),
+                config.GetInt("actorvault.lease.max-concurrent", 64),
+                config.GetTimeSpan("actorvault.lease.capacity-wait", TimeSpan.FromSeconds(5)));
+            if (defaults.DefaultTtl <= TimeSpan.Zero || defaults.MaxConcurrent < 1 || defaults.CapacityWait < TimeSpan.Zero)
+            {
+                throw new ConfigurationException("actorvault.lease: default-ttl must be positive, max-concurrent ≥ 1, capacity-wait ≥ 0.");
+            }
+
+            return defaults;
+        }
+    }
 
     /// <summary>The vault's RSA public key, imported once per keypair.</summary>
     private sealed class VaultPublicKey : IDisposable

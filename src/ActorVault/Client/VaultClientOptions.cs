@@ -49,6 +49,15 @@ public sealed class VaultClientOptions
     /// <summary>OpenSSL secure heap size in the vault, a power of two. Default 32 KiB.</summary>
     public int? SecureHeapBytes { get; set; }
 
+    /// <summary>Deadline of a lease when <see cref="LeaseOptions.Ttl"/> is not given. Default 30 s.</summary>
+    public TimeSpan? DefaultLeaseTtl { get; set; }
+
+    /// <summary>Leases this application may hold at once. Default 64.</summary>
+    public int? MaxConcurrentLeases { get; set; }
+
+    /// <summary>How long a lease waits for capacity by default; zero fails fast. Default 5 s.</summary>
+    public TimeSpan? LeaseCapacityWait { get; set; }
+
     /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
     public Action<string>? VaultLog { get; set; }
 
@@ -60,6 +69,14 @@ public sealed class VaultClientOptions
             if (value is not null)
             {
                 hocon.Append(CultureInfo.InvariantCulture, $"actorvault.supervisor.{key} = {Format(value)}\n");
+            }
+        }
+
+        void AddLease(string key, object? value)
+        {
+            if (value is not null)
+            {
+                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.lease.{key} = {Format(value)}\n");
             }
         }
 
@@ -76,6 +93,9 @@ public sealed class VaultClientOptions
         Add("restart.max-restarts-within", MaxRestartsWithin);
         Add("rsa-bits", RsaBits);
         Add("secure-heap-bytes", SecureHeapBytes);
+        AddLease("default-ttl", DefaultLeaseTtl);
+        AddLease("max-concurrent", MaxConcurrentLeases);
+        AddLease("capacity-wait", LeaseCapacityWait);
         return ConfigurationFactory.ParseString(hocon.ToString());
     }
 

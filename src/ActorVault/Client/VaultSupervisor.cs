@@ -169,6 +169,9 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case Request request:
                 Relay(request, Sender);
                 return true;
+            case Notify notify:
+                _vault!.Tell(new VaultEnvelope(_keys!.Id, notify.Notice), Self);
+                return true;
             case HeartbeatTick:
                 Heartbeat();
                 return true;
@@ -258,6 +261,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case GetSnapshot:
                 Sender.Tell(Snapshot());
                 return true;
+            case Notify:
+                return true; // no vault to tell: its leases are gone with it
             case WhenStarted:
                 if (_everStarted && _state is not VaultState.Stopped)
                 {
@@ -527,7 +532,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (body)
         {
-            case Pong:
+            case Pong pong when !_pending.ContainsKey(pong.RequestId):
                 _lastAnswer = _clock.ElapsedMilliseconds;
                 return;
             case KeystoreReset reset when _state is VaultState.Locked or VaultState.Unlocked:
@@ -537,9 +542,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                     _publicKey = key;
                 }
 
+                _tracker.EndAll(LeaseAuditKind.Revoked, $"the vault's keystore failed ({reset.Reason})");
+
                 // Requests the failed keystore held are lost with it: fail them now rather than at their timeout.
                 var lost = new VaultOperationException(VaultError.KeystoreUnavailable, $"The vault's keystore failed and was replaced ({reset.Reason}).");
-                foreach ((Guid id, Pending pending) in _pending.Where(p => p.Value.Request is not (ReadSecret or Hello or Ping)).ToList())
+                foreach ((Guid id, Pending pending) in _pending.Where(p => p.Value.Request is not (ReadSecret or Hello or Ping or RevokeLeases)).ToList())
                 {
                     _pending.Remove(id);
                     Timers.Cancel(id);
@@ -550,6 +557,20 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 return;
             case KeystoreReset:
                 return;
+            case LeaseRevoked revoked:
+                if (_tracker.End(revoked.LeaseId, LeaseAuditKind.Revoked, revoked.Reason))
+                {
+                    Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Revoked, revoked.LeaseId, string.Empty, TimeSpan.Zero, revoked.Reason));
+                }
+
+                return;
+            case LeaseExpired expired:
+                if (_tracker.End(expired.LeaseId, LeaseAuditKind.Expired, "the vault's deadline passed"))
+                {
+                    Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Expired, expired.LeaseId, string.Empty, TimeSpan.Zero, "the vault's deadline passed"));
+                }
+
+                return;
             case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
                 Timers.Cancel(reply.RequestId);
                 _lastAnswer = _clock.ElapsedMilliseconds;
@@ -557,7 +578,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 pending.ReplyTo.Tell(reply switch
                 {
                     RequestFailed failed => new Status.Failure(ToException(failed)),
-                    SessionSealed => new SessionStamped(_keys!.Id, reply),
+                    SessionSealed or LeaseGranted => new SessionStamped(_keys!.Id, reply),
                     _ => reply,
                 });
                 return;
@@ -635,7 +656,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         VaultErrorCode.BadRequest => new VaultOperationException(VaultError.BadRequest, failed.Message),
         VaultErrorCode.SealedPayloadRejected => new VaultOperationException(VaultError.SealedPayloadRejected, failed.Message),
         VaultErrorCode.KeystoreUnavailable => new VaultOperationException(VaultError.KeystoreUnavailable, failed.Message),
-        VaultErrorCode.Busy => new VaultOperationException(VaultError.Busy, failed.Message),
+        VaultErrorCode.Busy => new LeaseCapacityException(failed.Message),
+        VaultErrorCode.SecretLocked => new SecretLockedException(failed.Message),
         _ => new VaultOperationException(VaultError.Unknown, failed.Message),
     };
 

@@ -35,6 +35,7 @@ internal enum VaultErrorCode
     SealedPayloadRejected,
     KeystoreUnavailable,
     Busy,
+    SecretLocked,
 }
 
 // ---- requests (application → vault) ----
@@ -76,6 +77,27 @@ internal sealed record LockSecret(Guid RequestId, string Name) : IVaultRequest;
 /// <summary>Open a stored secret and re-seal it under the session's payload key (the basis of leases).</summary>
 internal sealed record OpenForSession(Guid RequestId, string Name) : IVaultRequest;
 
+/// <summary>Open secret <c>Name</c> for a lease of at most <c>TtlMs</c>: the vault records the lease and seals the secret to the session.</summary>
+internal sealed record AcquireLease(Guid RequestId, string Name, long TtlMs) : IVaultRequest;
+
+/// <summary>Revoke one lease (<c>LeaseId</c>), or all leases (of <c>Name</c>, or of every secret when null).</summary>
+internal sealed record RevokeLeases(Guid RequestId, Guid LeaseId, string? Name) : IVaultRequest;
+
+/// <summary>Notices between the application and the vault about leases (no reply).</summary>
+internal interface ILeaseNotice : IVaultProtocolMessage
+{
+    Guid LeaseId { get; }
+}
+
+/// <summary>Application → vault: the lease's bytes were zeroed; the callback ran for <c>HeldMicros</c>.</summary>
+internal sealed record LeaseReleased(Guid LeaseId, long HeldMicros, string Outcome) : ILeaseNotice;
+
+/// <summary>Vault → application: the lease was revoked; zero its bytes now.</summary>
+internal sealed record LeaseRevoked(Guid LeaseId, string Reason) : ILeaseNotice;
+
+/// <summary>Vault → application: the lease passed its deadline without a release.</summary>
+internal sealed record LeaseExpired(Guid LeaseId) : ILeaseNotice;
+
 // ---- replies (vault → application) ----
 
 internal sealed record Welcome(Guid RequestId, int VaultPid, KeystoreInfo Keystore, MemoryInfo Memory) : IVaultReply;
@@ -96,6 +118,11 @@ internal sealed record SecretLocked(Guid RequestId, string Name, bool Existed) :
 
 /// <summary>A secret sealed under the session's payload key: only the application that holds the session can open it.</summary>
 internal sealed record SessionSealed(Guid RequestId, string Name, byte[] Nonce, byte[] Ciphertext, byte[] Tag) : IVaultReply;
+
+/// <summary>A lease: the secret sealed under the session's payload key (associated data binds name and lease id).</summary>
+internal sealed record LeaseGranted(Guid RequestId, Guid LeaseId, string Name, long TtlMs, byte[] Nonce, byte[] Ciphertext, byte[] Tag) : IVaultReply;
+
+internal sealed record LeasesRevoked(Guid RequestId, int Count) : IVaultReply;
 
 internal sealed record RequestFailed(Guid RequestId, VaultErrorCode Code, string Message, int InputError) : IVaultReply;
 

@@ -22,6 +22,7 @@ internal sealed class KeystoreActor : ReceiveActor
     private readonly SessionId _session;
     private readonly VaultSettings _settings;
     private readonly Dictionary<string, StoredSecret> _secrets = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _locked = new(StringComparer.Ordinal);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef? _announceTo;
     private RSA? _rsa;
@@ -35,6 +36,7 @@ internal sealed class KeystoreActor : ReceiveActor
         _announceTo = announceTo;
 
         Receive<Routed>(r => Handle(r));
+        Receive<OpenForLease>(m => OpenLease(m));
         Receive<StoreReadSecret>(m => StoreFromReader(m));
     }
 
@@ -229,6 +231,7 @@ internal sealed class KeystoreActor : ReceiveActor
             }
 
             _secrets[name] = new StoredSecret(dataKey, wrapped, nonce, ciphertext, tag);
+            _locked.Remove(name);
             _log.Info("Audit: secret {0} stored ({1} bytes, sealed).", SecretNames.Describe(name), plaintext.Length);
             return new SecretStored(requestId, name, plaintext.Length);
         }
@@ -279,6 +282,7 @@ internal sealed class KeystoreActor : ReceiveActor
 
         bool existed = _secrets.Remove(request.Name, out StoredSecret? stored);
         stored?.DataKey.Dispose();
+        _locked.Add(request.Name);
         _log.Info("Audit: secret {0} locked{1}.", SecretNames.Describe(request.Name), existed ? " (data key zeroed)" : " (was not set)");
         return new SecretLocked(request.RequestId, request.Name, existed);
     }
@@ -303,7 +307,48 @@ internal sealed class KeystoreActor : ReceiveActor
         return SealForSession(keys, request.RequestId, request.Name, stored);
     }
 
-    /// <summary>The lease path: open (AES-GCM) into secret memory, seal under the session's payload key, zero.</summary>
+    /// <summary>The lease path: open the stored secret, seal it to the session bound to the lease id, answer the application directly.</summary>
+    private void OpenLease(OpenForLease message)
+    {
+        AcquireLease request = message.Request;
+        IVaultReply reply;
+        if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
+        {
+            reply = _locked.Contains(request.Name)
+                ? new RequestFailed(request.RequestId, VaultErrorCode.SecretLocked, $"Secret {SecretNames.Describe(request.Name)} is locked; set it again before leasing it.", 0)
+                : NotFound(request.RequestId, request.Name);
+        }
+        else if (!SessionKeyRing.For(Context.System).TryGet(_session, out SessionKeys? keys))
+        {
+            reply = new RequestFailed(request.RequestId, VaultErrorCode.KeystoreUnavailable, "The session is closed.", 0);
+        }
+        else
+        {
+            (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, LeaseAad(request.Name, message.LeaseId), request.Name, stored);
+            reply = new LeaseGranted(request.RequestId, message.LeaseId, request.Name, message.TtlMs, nonce, ciphertext, tag);
+        }
+
+        message.ReplyTo.Tell(new VaultEnvelope(_session, reply));
+        message.Leases.Tell(new LeaseOpened(message.LeaseId, reply is LeaseGranted));
+    }
+
+    internal static (byte[] Nonce, byte[] Ciphertext, byte[] Tag) Seal(SessionKeys keys, byte[] aad, string name, StoredSecret stored)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
+        byte[] ciphertext = new byte[stored.Ciphertext.Length];
+        byte[] tag = new byte[Aead.TagSize];
+        using (SecretBuffer opened = Open(name, stored))
+        using (SecretBuffer.Scope plain = opened.Open())
+        {
+            Aead.Encrypt(keys.PayloadKey, nonce, plain.Bytes, ciphertext, tag, aad);
+        }
+
+        return (nonce, ciphertext, tag);
+    }
+
+    internal static byte[] LeaseAad(string name, Guid leaseId) => Encoding.UTF8.GetBytes($"actorvault/v1/lease\0{name}\0{leaseId:N}");
+
+    /// <summary>Open (AES-GCM) into secret memory, seal under the session's payload key, zero.</summary>
     internal static SessionSealed SealForSession(SessionKeys keys, Guid requestId, string name, StoredSecret stored)
     {
         byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
@@ -359,6 +404,12 @@ internal sealed class KeystoreActor : ReceiveActor
     /// <summary>A sealed secret: only <see cref="DataKey"/> is secret, and it lives in secret memory.</summary>
     internal sealed record StoredSecret(SecretBuffer DataKey, byte[] WrappedDataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
 }
+
+/// <summary>The lease actor asks the keystore to open a secret for a lease it has recorded.</summary>
+internal sealed record OpenForLease(AcquireLease Request, Guid LeaseId, long TtlMs, IActorRef ReplyTo, IActorRef Leases);
+
+/// <summary>The keystore tells the lease actor whether the lease was granted.</summary>
+internal sealed record LeaseOpened(Guid LeaseId, bool Granted);
 
 /// <summary>A request the guardian authenticated, passed to a child with where to answer.</summary>
 internal sealed record Routed(IVaultRequest Request, IActorRef ReplyTo);

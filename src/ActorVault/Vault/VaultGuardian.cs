@@ -22,6 +22,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _keystore = ActorRefs.Nobody;
     private IActorRef _reader = ActorRefs.Nobody;
+    private IActorRef _leases = ActorRefs.Nobody;
     private IActorRef? _client;
     private int _keystoreGeneration;
     private int _keystoreFailures;
@@ -39,6 +40,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
         Receive<StoreReadSecret>(m => ToKeystore(m));
         Receive<DeadLetter>(d => d.Message is StoreReadSecret, d => Lost((StoreReadSecret)d.Message));
         Receive<RecreateKeystore>(_ => _keystore = StartKeystore(_client));
+        Receive<ToClient>(m => _client?.Tell(new VaultEnvelope(_session, m.Notice)));
         Receive<Terminated>(t => ChildStopped(t.ActorRef));
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
@@ -69,6 +71,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     {
         _keystore = StartKeystore();
         _reader = Context.Watch(Context.ActorOf(PasswordReaderActor.Props(_session), "password-reader"));
+        _leases = Context.Watch(Context.ActorOf(LeaseActor.Props(_session, _settings.Leases), "leases"));
         Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
     }
 
@@ -86,6 +89,12 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 
     private void Serve(VaultEnvelope envelope)
     {
+        if (envelope.Body is LeaseReleased released && _client is not null)
+        {
+            _leases.Tell(new LeaseCommand(released, _client, _keystore));
+            return;
+        }
+
         if (envelope.Body is not IVaultRequest request)
         {
             Refuse($"{envelope.Body.GetType().Name} is not a request");
@@ -113,6 +122,16 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
                 break;
             case ReadSecret:
                 _reader.Tell(new Routed(request, _client));
+                break;
+            case AcquireLease or RevokeLeases when _keystore.IsNobody():
+                ToKeystore(new Routed(request, _client));
+                break;
+            case AcquireLease or RevokeLeases:
+                _leases.Tell(new LeaseCommand(request, _client, _keystore));
+                break;
+            case LockSecret locking:
+                _leases.Tell(new RevokeForSecret(locking.Name, $"secret '{locking.Name}' locked"));
+                ToKeystore(new Routed(request, _client));
                 break;
             default:
                 ToKeystore(new Routed(request, _client));
@@ -178,6 +197,11 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             {
                 Timers.StartSingleTimer("recreate-keystore", RecreateKeystore.Instance, delay);
             }
+        }
+        else if (child.Equals(_leases))
+        {
+            _leases = Context.Watch(Context.ActorOf(LeaseActor.Props(_session, _settings.Leases), $"leases-{Guid.NewGuid():N}"));
+            _log.Warning("The lease actor stopped; a new one took its place (earlier leases expire in the application at their deadline).");
         }
         else if (child.Equals(_reader))
         {

@@ -5,6 +5,9 @@ namespace ActorVault.Vault;
 /// <summary>The vault side's settings, read from <c>actorvault.*</c> (reference: hocon/actorvault-vault.conf).</summary>
 internal sealed record VaultSettings(int RsaBits, int MaxSecretBytes, int MaxSecrets)
 {
+    /// <summary>Lease caps and the longest deadline the vault grants.</summary>
+    public LeaseSettings Leases { get; init; } = LeaseSettings.Default;
+
     public static readonly int[] SupportedRsaBits = [2048, 3072, 4096];
 
     public static VaultSettings Create(Config config)
@@ -12,7 +15,10 @@ internal sealed record VaultSettings(int RsaBits, int MaxSecretBytes, int MaxSec
         var settings = new VaultSettings(
             config.GetInt("actorvault.keystore.rsa-bits", 2048),
             config.GetInt("actorvault.secrets.max-bytes", 4096),
-            config.GetInt("actorvault.secrets.max-count", 64));
+            config.GetInt("actorvault.secrets.max-count", 64))
+        {
+            Leases = new LeaseSettings(config.GetInt("actorvault.lease.max-live", 256), config.GetTimeSpan("actorvault.lease.max-ttl", TimeSpan.FromMinutes(10))),
+        };
         settings.Validate();
         return settings;
     }
@@ -27,6 +33,11 @@ internal sealed record VaultSettings(int RsaBits, int MaxSecretBytes, int MaxSec
         if (MaxSecretBytes is < 1 or > 65536)
         {
             throw new ConfigurationException($"actorvault.secrets.max-bytes must be 1..65536, not {MaxSecretBytes}.");
+        }
+
+        if (Leases.MaxPerSession < 1 || Leases.MaxTtl <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorvault.lease.max-live must be ≥ 1 and actorvault.lease.max-ttl positive.");
         }
 
         if (MaxSecrets is < 1 or > 4096)

@@ -1,0 +1,72 @@
+using ActorVault.Memory;
+
+namespace ActorVault;
+
+/// <summary>
+/// ActorVault's public API: a password (or any small secret) kept in a hardened vault process and
+/// lent to application code only inside a callback. Implemented by <see cref="VaultClient"/> (the
+/// real vault child) and by ActorVault.TestKit's in-process test vault.
+/// </summary>
+public interface IVault : IAsyncDisposable
+{
+    /// <summary>The vault's state: starting, locked (no secret), unlocked, restarting, stopped.</summary>
+    VaultState State { get; }
+
+    /// <summary>Raised when <see cref="State"/> changes (from an actor thread).</summary>
+    event EventHandler<VaultStateChanged>? StateChanged;
+
+    /// <summary>
+    /// Leases secret <paramref name="name"/> for the duration of <paramref name="callback"/>: the vault
+    /// seals it to this session, it is opened here straight into secret memory, the callback runs, and
+    /// the bytes are zeroed when it ends — return, exception, cancellation — or at the lease's deadline
+    /// even if it still runs. Errors: <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>
+    /// (not found), <see cref="LeaseCapacityException"/>, <see cref="VaultUnavailableException"/>.
+    /// </summary>
+    Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>As the asynchronous overload, with a synchronous callback that receives the bytes.</summary>
+    Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>As <see cref="WithSecretAsync{T}(string, Func{SecretLease, ValueTask{T}}, LeaseOptions?, CancellationToken)"/> for the default secret.</summary>
+    Task<T> WithSecretAsync<T>(Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Seed parity (<c>withDecryptedPassword(callback)</c>): a lease of the default secret.</summary>
+    Task<T> WithDecryptedPasswordAsync<T>(Func<SecretLease, ValueTask<T>> callback, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Seed parity (<c>readInPassword(prompt)</c>): the default secret, read by the vault from the
+    /// terminal with echo off when the application has one, otherwise from the application's standard
+    /// input (a pipe or file), read into secret memory, sealed to the vault and zeroed here.
+    /// </summary>
+    Task<int> ReadInPasswordAsync(string prompt = "Password: ", CancellationToken cancellationToken = default);
+
+    /// <summary>Seed parity (<c>generateSecureKeypair()</c>).</summary>
+    Task<SecureHeapUsage> GenerateSecureKeypairAsync(int bits = 0, CancellationToken cancellationToken = default);
+
+    /// <summary>Seed parity (<c>verifyExpectedAllocation()</c>).</summary>
+    Task<SecureHeapUsage> VerifyExpectedAllocationAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Seed parity (<c>checkSecureHeapEnabled()</c>).</summary>
+    Task<bool> CheckSecureHeapEnabledAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Hands secret <paramref name="name"/> to the vault; <paramref name="secret"/> is zeroed before this returns.</summary>
+    Task SetSecretAsync(string name, Span<byte> secret, CancellationToken cancellationToken = default);
+
+    /// <summary>Has the vault read secret <paramref name="name"/> from one of its own sources.</summary>
+    Task<int> ReadSecretAsync(string name, SecretSource source, int maxBytes = 4096, CancellationToken cancellationToken = default);
+
+    /// <summary>Drops secret <paramref name="name"/>: its live leases are revoked, later leases fail with <see cref="SecretLockedException"/>.</summary>
+    Task<bool> LockSecretAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Revokes one live lease; its bytes are zeroed now. False when it had already ended.</summary>
+    Task<bool> RevokeLeaseAsync(Guid leaseId, CancellationToken cancellationToken = default);
+
+    /// <summary>Revokes every live lease (of <paramref name="name"/>, or of all secrets); returns how many.</summary>
+    Task<int> RevokeAllLeasesAsync(string? name = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The vault's status.</summary>
+    Task<VaultStatus> GetStatusAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Stops the vault (stdin closed; SIGKILL after the grace period) and zeroes every buffer.</summary>
+    Task StopAsync(TimeSpan? grace = null);
+}

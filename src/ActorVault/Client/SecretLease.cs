@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using ActorVault.Memory;
+
+namespace ActorVault;
+
+/// <summary>
+/// Callback-scoped access to a secret: valid only inside the <see cref="IVault.WithSecretAsync{T}(string, Func{SecretLease, ValueTask{T}}, LeaseOptions?, CancellationToken)"/>
+/// callback that received it, and only until its <see cref="Deadline"/>. When the callback ends —
+/// return, exception, cancellation — or the deadline passes, the lease is revoked, or the vault dies,
+/// the bytes are zeroed at once (even while the callback still runs) and any later access throws:
+/// <see cref="LeaseExpiredException"/>, <see cref="LeaseRevokedException"/> or
+/// <see cref="VaultUnavailableException"/>. Each lease has its own buffer in secret memory.
+/// </summary>
+[DebuggerDisplay("SecretLease [REDACTED]")]
+[System.Text.Json.Serialization.JsonConverter(typeof(SecretLeaseJsonRefusal))]
+[Newtonsoft.Json.JsonConverter(typeof(SecretLeaseNewtonsoftRefusal))]
+public sealed class SecretLease
+{
+    private const int Live = 0;
+    private readonly SecretBuffer _buffer;
+    private readonly SecretHold _hold;
+    private readonly CancellationTokenSource _ended = new();
+    private int _state = Live;
+    private LeaseAuditKind _endKind;
+    private string _endReason = string.Empty;
+
+    internal SecretLease(Guid id, string name, DateTimeOffset grantedAt, TimeSpan ttl, SecretBuffer buffer)
+    {
+        Id = id;
+        Name = name;
+        GrantedAt = grantedAt;
+        Deadline = grantedAt + ttl;
+        _buffer = buffer;
+        _hold = buffer.Hold();
+        Length = buffer.Length;
+    }
+
+    /// <summary>The lease id (as in the audit trail).</summary>
+    public Guid Id { get; }
+
+    /// <summary>The secret's name.</summary>
+    public string Name { get; }
+
+    /// <summary>When the vault granted it.</summary>
+    public DateTimeOffset GrantedAt { get; }
+
+    /// <summary>The hard deadline: the bytes are zeroed then, whatever the callback is doing.</summary>
+    public DateTimeOffset Deadline { get; }
+
+    /// <summary>Length of the secret in bytes.</summary>
+    public int Length { get; }
+
+    /// <summary>True until the lease ends (callback over, deadline, revoke, vault death).</summary>
+    public bool IsLive => Volatile.Read(ref _state) == Live;
+
+    /// <summary>Cancelled when the lease ends for any reason: pass it to work done inside the callback.</summary>
+    public CancellationToken Ended => _ended.Token;
+
+    /// <summary>
+    /// The secret bytes, while the lease is live. Read them synchronously; do not copy them into a
+    /// string, array or anything that outlives the callback (see README, "Safe patterns").
+    /// </summary>
+    public ReadOnlySpan<byte> Bytes
+    {
+        get
+        {
+            ThrowIfEnded();
+            try
+            {
+                return _hold.Bytes;
+            }
+            catch (ObjectDisposedException)
+            {
+                ThrowIfEnded();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the bytes.</summary>
+    public void Use(SecretReadAction action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        action(Bytes);
+    }
+
+    /// <summary>Runs <paramref name="func"/> on the bytes and returns its (non-secret) result.</summary>
+    public TResult Use<TResult>(SecretReadFunc<TResult> func)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        return func(Bytes);
+    }
+
+    /// <summary>Runs <paramref name="func"/> on the bytes with state and returns its (non-secret) result.</summary>
+    public TResult Use<TState, TResult>(TState state, SecretReadFunc<TState, TResult> func)
+        where TState : allows ref struct
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        return func(Bytes, state);
+    }
+
+    /// <summary>Never the bytes.</summary>
+    public override string ToString() => $"SecretLease {Id} '{Name}' {SecretBuffer.RedactedMarker} ({Length} bytes)";
+
+    internal LeaseAuditKind EndKind => _endKind;
+
+    internal SecretBuffer Buffer => _buffer;
+
+    /// <summary>Ends the lease: zeroes the bytes now and records why. True for the first call only.</summary>
+    internal bool End(LeaseAuditKind kind, string reason)
+    {
+        if (Interlocked.CompareExchange(ref _state, 1, Live) != Live)
+        {
+            return false;
+        }
+
+        _endKind = kind;
+        _endReason = reason;
+        _buffer.Wipe($"lease {Id} of '{Name}' {kind.ToString().ToLowerInvariant()}: {reason}");
+        try
+        {
+            _ended.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback registered on Ended threw; the lease is ended regardless.
+        }
+
+        return true;
+    }
+
+    /// <summary>Releases the memory once the callback is over (after <see cref="End"/>).</summary>
+    internal void Close()
+    {
+        End(LeaseAuditKind.Released, "the callback ended");
+        _hold.Dispose();
+        _buffer.Dispose();
+        _ended.Dispose();
+    }
+
+    private void ThrowIfEnded()
+    {
+        if (Volatile.Read(ref _state) == Live)
+        {
+            return;
+        }
+
+        throw _endKind switch
+        {
+            LeaseAuditKind.Revoked => new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed."),
+            LeaseAuditKind.Refused => new VaultUnavailableException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", VaultState.Restarting),
+            LeaseAuditKind.Expired => new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed."),
+            _ => new LeaseExpiredException($"Lease {Id} of secret '{Name}' has ended ({_endReason}); its bytes are zeroed. Use the bytes only inside the callback."),
+        };
+    }
+}
+
+/// <summary>Options of one lease. Null properties keep the configured defaults.</summary>
+public sealed record LeaseOptions
+{
+    /// <summary>Hard deadline of the lease (default 30 s; the vault refuses more than its maximum).</summary>
+    public TimeSpan? Ttl { get; init; }
+
+    /// <summary>How long to wait for capacity when the application already holds its maximum of leases; zero fails fast.</summary>
+    public TimeSpan? CapacityWait { get; init; }
+}
+
+/// <summary>The lease passed its deadline (or its callback already ended); its bytes are zeroed.</summary>
+public sealed class LeaseExpiredException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public LeaseExpiredException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseExpiredException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseExpiredException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The lease was revoked (one lease, all leases, or its secret locked); its bytes are zeroed.</summary>
+public sealed class LeaseRevokedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public LeaseRevokedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseRevokedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseRevokedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The secret was locked (dropped from the vault); set it again before leasing it.</summary>
+public sealed class SecretLockedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SecretLockedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SecretLockedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SecretLockedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The application already holds its maximum of leases and none freed up in time.</summary>
+public sealed class LeaseCapacityException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public LeaseCapacityException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseCapacityException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public LeaseCapacityException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+internal sealed class SecretLeaseJsonRefusal : System.Text.Json.Serialization.JsonConverter<SecretLease>
+{
+    public override SecretLease Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        throw new SecretSerializationException("A SecretLease is never deserialized.");
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, SecretLease value, System.Text.Json.JsonSerializerOptions options) =>
+        throw new SecretSerializationException("A SecretLease gives access to secret bytes and is never serialized.");
+}
+
+internal sealed class SecretLeaseNewtonsoftRefusal : Newtonsoft.Json.JsonConverter
+{
+    public override bool CanConvert(Type objectType) => objectType == typeof(SecretLease);
+
+    public override object ReadJson(Newtonsoft.Json.JsonReader reader, Type objectType, object? existingValue, Newtonsoft.Json.JsonSerializer serializer) =>
+        throw new SecretSerializationException("A SecretLease is never deserialized.");
+
+    public override void WriteJson(Newtonsoft.Json.JsonWriter writer, object? value, Newtonsoft.Json.JsonSerializer serializer) =>
+        throw new SecretSerializationException("A SecretLease gives access to secret bytes and is never serialized.");
+}

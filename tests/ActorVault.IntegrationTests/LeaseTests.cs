@@ -1,0 +1,245 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Akka.Actor;
+using ActorVault.Testing;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>Leases against the real vault child: correctness under load, every ending path zeroes.</summary>
+public sealed class LeaseTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
+    private static readonly byte[] Secret = [.. "lease me, then zero me"u8, 0x00, 0xFF];
+    private static readonly string Digest = Convert.ToHexString(SHA256.HashData(Secret));
+    private VaultClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _client = await VaultClient.StartAsync(new VaultClientOptions { MinBackoff = TimeSpan.FromMilliseconds(100) });
+        await _client.SetSecretAsync("main", Secret.ToArray().AsSpan());
+    }
+
+    public async Task DisposeAsync() => await _client.DisposeAsync();
+
+    [Fact]
+    public async Task Sequential2000_And_Concurrent5000With16InFlight_AllSeeTheRightBytes()
+    {
+        for (int i = 0; i < 2000; i++)
+        {
+            Assert.Equal(Digest, await _client.WithSecretAsync("main", static span => Convert.ToHexString(SHA256.HashData(span))));
+        }
+
+        var digests = new ConcurrentDictionary<string, int>();
+        int next = 0;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) <= 5000)
+            {
+                string d = await _client.WithSecretAsync("main", async lease =>
+                {
+                    await Task.Yield(); // really concurrent: leases overlap across threads
+                    return lease.Use(static span => Convert.ToHexString(SHA256.HashData(span)));
+                });
+                digests.AddOrUpdate(d, 1, (_, n) => n + 1);
+            }
+        }));
+
+        Assert.Equal([Digest], digests.Keys);
+        Assert.Equal(5000, digests[Digest]);
+        Assert.Equal(0, _client.LiveLeases);
+    }
+
+    [Fact]
+    public async Task CallbackThrowsOrIsCancelled_BytesZeroed_ExceptionPropagates()
+    {
+        SecretLease? seen = null;
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => _client.WithSecretAsync<int>("main", lease =>
+        {
+            seen = lease;
+            throw new InvalidOperationException("callback failed");
+        }));
+        Assert.Equal("callback failed", thrown.Message);
+        Assert.False(seen!.IsLive);
+        Assert.True(seen.Buffer.IsZeroed);
+        Assert.Throws<LeaseExpiredException>(() => seen.Use(static _ => { }));
+
+        using var cts = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _client.WithSecretAsync<int>("main", async lease =>
+        {
+            seen = lease;
+            await cts.CancelAsync();
+            cts.Token.ThrowIfCancellationRequested();
+            return 0;
+        }));
+        Assert.True(seen.Buffer.IsZeroed);
+        Assert.Equal(0, _client.LiveLeases);
+    }
+
+    [Fact]
+    public async Task Deadline_ZeroesTheBytesWhileTheCallbackStillRuns()
+    {
+        Task<List<LeaseAuditEvent>> audit = AuditProbe(2);
+        string result = await _client.WithSecretAsync("main", async lease =>
+        {
+            Assert.Equal(Secret.Length, lease.Use(static s => s.Length));
+            await WaitFor(lease.Ended);          // the deadline, as an event
+            Assert.False(lease.IsLive);
+            Assert.True(lease.Buffer.IsZeroed, "zeroed while the callback runs");
+            return Assert.Throws<LeaseExpiredException>(() => lease.Use(static _ => { })).Message;
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(300) });
+
+        Assert.Contains("deadline", result, StringComparison.Ordinal);
+        Assert.Contains(await audit, e => e.Kind == LeaseAuditKind.Expired);
+    }
+
+    [Fact]
+    public async Task Revoke_OneAndAll_ZeroTheBytesNow()
+    {
+        var started = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<Type> held = _client.WithSecretAsync("main", async lease =>
+        {
+            started.SetResult(lease.Id);
+            await WaitFor(lease.Ended);
+            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+        });
+        Guid id = await started.Task.WaitAsync(Generous);
+        Assert.True(await _client.RevokeLeaseAsync(id));
+        Assert.Equal(typeof(LeaseRevokedException), await held.WaitAsync(Generous));
+
+        var twoStarted = new CountdownEvent(2);
+        Task<Type>[] both = [.. Enumerable.Range(0, 2).Select(_ => _client.WithSecretAsync("main", async lease =>
+        {
+            twoStarted.Signal();
+            await WaitFor(lease.Ended);
+            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+        }))];
+        Assert.True(twoStarted.Wait(Generous));
+        Assert.Equal(2, await _client.RevokeAllLeasesAsync());
+        Assert.All(await Task.WhenAll(both).WaitAsync(Generous), t => Assert.Equal(typeof(LeaseRevokedException), t));
+    }
+
+    [Fact]
+    public async Task LockSecret_RevokesItsLeases_LaterLeasesFailUntilSetAgain()
+    {
+        await _client.SetSecretAsync("lockable", "to be locked"u8.ToArray().AsSpan());
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<bool> held = _client.WithSecretAsync("lockable", async lease =>
+        {
+            started.SetResult();
+            await WaitFor(lease.Ended);
+            return lease.Buffer.IsZeroed;
+        });
+        await started.Task.WaitAsync(Generous);
+
+        Assert.True(await _client.LockSecretAsync("lockable"));
+        Assert.True(await held.WaitAsync(Generous));
+        await Assert.ThrowsAsync<SecretLockedException>(() => _client.WithSecretAsync("lockable", static span => span.Length));
+
+        await _client.SetSecretAsync("lockable", "set again"u8.ToArray().AsSpan());
+        Assert.Equal(9, await _client.WithSecretAsync("lockable", static span => span.Length));
+        await Assert.ThrowsAsync<VaultOperationException>(() => _client.WithSecretAsync("never-set", static span => span.Length));
+    }
+
+    [Fact]
+    public async Task Caps_FailFastOrWaitForCapacity()
+    {
+        await using VaultClient small = await VaultClient.StartAsync(new VaultClientOptions { MaxConcurrentLeases = 2 });
+        await small.SetSecretAsync("s", "x"u8.ToArray().AsSpan());
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var holding = new CountdownEvent(2);
+        Task<int>[] holders = [.. Enumerable.Range(0, 2).Select(_ => small.WithSecretAsync("s", async lease =>
+        {
+            holding.Signal();
+            await release.Task;
+            return lease.Length;
+        }))];
+        Assert.True(holding.Wait(Generous));
+
+        var full = await Assert.ThrowsAsync<LeaseCapacityException>(() => small.WithSecretAsync("s", static span => span.Length, new LeaseOptions { CapacityWait = TimeSpan.Zero }));
+        Assert.Contains("2 leases", full.Message, StringComparison.Ordinal);
+
+        Task<int> waiting = small.WithSecretAsync("s", static span => span.Length, new LeaseOptions { CapacityWait = Generous });
+        Assert.False(waiting.IsCompleted);
+        release.SetResult();
+        Assert.Equal(1, await waiting.WaitAsync(Generous));
+        Assert.All(await Task.WhenAll(holders), n => Assert.Equal(1, n));
+    }
+
+    [Fact]
+    public async Task VaultKilledDuring16InFlightLeases_EveryCallerGetsVaultUnavailable_NoneHangs()
+    {
+        int vaultPid = _client.VaultPid;
+        using var allIn = new CountdownEvent(16);
+        Task<Exception?>[] callers = [.. Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await _client.WithSecretAsync("main", async lease =>
+                {
+                    allIn.Signal();
+                    await WaitFor(lease.Ended);
+                    lease.Use(static _ => { }); // throws: the lease ended with the vault
+                    return 0;
+                });
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }))];
+        Assert.True(allIn.Wait(Generous), "16 leases in flight");
+
+        Process.GetProcessById(vaultPid).Kill();
+        Exception?[] outcomes = await Task.WhenAll(callers).WaitAsync(Generous);
+
+        Assert.All(outcomes, e => Assert.IsType<VaultUnavailableException>(e));
+        Assert.Equal(0, _client.LiveLeases);
+        await Assert.ThrowsAnyAsync<Exception>(() => _client.WithSecretAsync("main", static span => span.Length)); // restarted vault is locked
+    }
+
+    [Fact]
+    public async Task Audit_GrantedAndReleased_WithNamesAndDurations_NeverBytes()
+    {
+        Task<List<LeaseAuditEvent>> audit = AuditProbe(2);
+        await _client.WithSecretAsync("main", static span => span.Length);
+        List<LeaseAuditEvent> events = await audit;
+        Assert.Equal([LeaseAuditKind.Granted, LeaseAuditKind.Released], events.Select(e => e.Kind));
+        Assert.All(events, e => Assert.Equal("main", e.SecretName));
+        Assert.Equal(events[0].LeaseId, events[1].LeaseId);
+        Assert.DoesNotContain(events, e => e.ToString().Contains("lease me", StringComparison.Ordinal));
+    }
+
+    private static async Task WaitFor(CancellationToken token)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (token.Register(() => ended.SetResult()))
+        {
+            await ended.Task.WaitAsync(Generous);
+        }
+    }
+
+    /// <summary>Collects lease audit events from the link system's event stream until <paramref name="count"/> arrived.</summary>
+    private Task<List<LeaseAuditEvent>> AuditProbe(int count = 1)
+    {
+        var done = new TaskCompletionSource<List<LeaseAuditEvent>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var events = new List<LeaseAuditEvent>();
+        IActorRef listener = _client.LinkSystem.ActorOf(Props.Create(() => new AuditListener(events, count, done)));
+        _client.LinkSystem.EventStream.Subscribe(listener, typeof(LeaseAuditEvent));
+        return done.Task.WaitAsync(Generous);
+    }
+
+    private sealed class AuditListener : ReceiveActor
+    {
+        public AuditListener(List<LeaseAuditEvent> events, int count, TaskCompletionSource<List<LeaseAuditEvent>> done) =>
+            Receive<LeaseAuditEvent>(e =>
+            {
+                events.Add(e);
+                if (events.Count == count)
+                {
+                    done.TrySetResult([.. events]);
+                }
+            });
+    }
+}
