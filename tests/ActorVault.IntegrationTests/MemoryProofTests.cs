@@ -41,6 +41,38 @@ public sealed class MemoryProofTests
     }
 
     [RootFact]
+    public void After200SequentialLeases_And2000With16InFlight_NoCopyOutsideLiveLeases()
+    {
+        SecretPattern secret = SecretPattern.Create(40);
+        string expected = Convert.ToHexString(SHA256.HashData(secret.Utf8));
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
+        app.Process.StandardInput.BaseStream.Flush();
+        app.Process.WaitForLine("UNLOCKED length=40");
+
+        string sequential = app.Command("lease-seq 200", "LEASED ");
+        Assert.Equal((200, 1, expected), (AppProbe.Field(sequential, "n"), AppProbe.Field(sequential, "distinct"), AppProbe.Text(sequential, "sha256")));
+        Assert.Equal(0, AppProbe.Field(sequential, "live"));
+        AssertNoCopies(app, secret, "after 200 sequential leases");
+
+        string parallel = app.Command("lease-par 2000 16", "LEASED ");
+        Assert.Equal((2000, 1, expected), (AppProbe.Field(parallel, "n"), AppProbe.Field(parallel, "distinct"), AppProbe.Text(parallel, "sha256")));
+        Assert.Equal(0, AppProbe.Field(parallel, "live"));
+        // Every lease buffer in the application was returned: only the session's two keys remain.
+        Assert.Equal(2, AppProbe.Field(sequential, "buffers"));
+        Assert.Equal(2, AppProbe.Field(parallel, "buffers"));
+        AssertNoCopies(app, secret, "after 2,000 leases with 16 in flight");
+    }
+
+    private static void AssertNoCopies(AppProbe app, SecretPattern secret, string when)
+    {
+        ScanResult appScan = MemoryScanner.Scan(app.AppPid, secret);
+        ScanResult vaultScan = MemoryScanner.Scan(app.VaultPid, secret);
+        Assert.True(appScan.Total == 0, $"application process {when}: {appScan}");
+        Assert.True(vaultScan.Total == 0, $"vault process {when}: {vaultScan}");
+    }
+
+    [RootFact]
     public void UnlockFromFile_VaultReadsIt_NoCopyInEitherProcess()
     {
         SecretPattern secret = SecretPattern.Create(36);

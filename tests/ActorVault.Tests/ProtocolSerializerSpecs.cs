@@ -30,6 +30,9 @@ public sealed class ProtocolSerializerSpecs : Akka.TestKit.Xunit2.TestKit
             new KeypairGenerated(id, keystore), new SecureHeapReport(id, true, 1, 2, 2048, true), new SecretStored(id, "n", 3),
             new SecretVerified(id, "n", true), new SecretLocked(id, "n", false), new SessionSealed(id, "n", [1], [2], [3]),
             new RequestFailed(id, VaultErrorCode.SecretInput, "m", 4), new KeystoreReset("r", keystore), new Refused("no"),
+            new AcquireLease(id, "n", 30_000), new RevokeLeases(id, Guid.NewGuid(), "n"), new RevokeLeases(id, Guid.Empty, null),
+            new LeaseReleased(id, 12, "returned"), new LeaseRevoked(id, "r"), new LeaseExpired(id),
+            new LeaseGranted(id, Guid.NewGuid(), "n", 30_000, [1], [2], [3]), new LeasesRevoked(id, 2),
         };
     }
 

@@ -29,7 +29,6 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         Receive<LeaseCommand>(c => Handle(c));
         Receive<LeaseOpened>(o => Opened(o));
         Receive<LeaseDeadline>(d => Expire(d.LeaseId));
-        Receive<RevokeForSecret>(r => RevokeWhere(l => l.Name == r.Name, r.Reason));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -49,6 +48,10 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
                     ? RevokeWhere(l => l.Id == revoke.LeaseId, "revoked by the application")
                     : RevokeWhere(l => revoke.Name is null || l.Name == revoke.Name, revoke.Name is null ? "all leases revoked" : $"all leases of '{revoke.Name}' revoked");
                 command.ReplyTo.Tell(new VaultEnvelope(_session, new LeasesRevoked(revoke.RequestId, count)));
+                break;
+            case LockSecret locking:
+                RevokeWhere(l => l.Name == locking.Name, $"secret '{locking.Name}' locked");
+                command.Keystore.Tell(new Routed(locking, command.ReplyTo));
                 break;
             case LeaseReleased released:
                 if (_leases.Remove(released.LeaseId, out LeaseRecord? record))
@@ -81,7 +84,7 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var record = new LeaseRecord(Guid.NewGuid(), acquire.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(acquire.TtlMs), Granted: false);
+        var record = new LeaseRecord(Guid.NewGuid(), acquire.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(acquire.TtlMs), Granted: false, command.ReplyTo);
         _leases[record.Id] = record;
         Timers.StartSingleTimer(record.Id, new LeaseDeadline(record.Id), record.Ttl);
         command.Keystore.Tell(new OpenForLease(acquire, record.Id, acquire.TtlMs, command.ReplyTo, Self));
@@ -111,7 +114,7 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         if (_leases.Remove(leaseId, out LeaseRecord? record))
         {
             Audit(LeaseAuditKind.Expired, record, "deadline passed without a release", _clock.Elapsed - record.GrantedAt);
-            Context.Parent.Tell(new ToClient(new LeaseExpired(leaseId)));
+            record.Client.Tell(new VaultEnvelope(_session, new LeaseExpired(leaseId)));
         }
     }
 
@@ -123,7 +126,7 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
             _leases.Remove(record.Id);
             Timers.Cancel(record.Id);
             Audit(LeaseAuditKind.Revoked, record, reason, _clock.Elapsed - record.GrantedAt);
-            Context.Parent.Tell(new ToClient(new LeaseRevoked(record.Id, reason)));
+            record.Client.Tell(new VaultEnvelope(_session, new LeaseRevoked(record.Id, reason)));
         }
 
         return revoked.Count;
@@ -152,19 +155,13 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         }
     }
 
-    private sealed record LeaseRecord(Guid Id, string Name, TimeSpan GrantedAt, TimeSpan Ttl, bool Granted);
+    private sealed record LeaseRecord(Guid Id, string Name, TimeSpan GrantedAt, TimeSpan Ttl, bool Granted, IActorRef Client);
 
     private sealed record LeaseDeadline(Guid LeaseId);
 }
 
 /// <summary>The guardian hands an authenticated lease request or notice to the lease actor.</summary>
 internal sealed record LeaseCommand(IVaultProtocolMessage Message, IActorRef ReplyTo, IActorRef Keystore);
-
-/// <summary>The guardian tells the lease actor that a secret was locked: its leases are revoked.</summary>
-internal sealed record RevokeForSecret(string Name, string Reason);
-
-/// <summary>A lease notice for the application, sent through the guardian (which knows the application).</summary>
-internal sealed record ToClient(ILeaseNotice Notice);
 
 /// <summary>Lease limits in the vault, from <c>actorvault.lease</c>.</summary>
 internal sealed record LeaseSettings(int MaxPerSession, TimeSpan MaxTtl)

@@ -40,7 +40,6 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
         Receive<StoreReadSecret>(m => ToKeystore(m));
         Receive<DeadLetter>(d => d.Message is StoreReadSecret, d => Lost((StoreReadSecret)d.Message));
         Receive<RecreateKeystore>(_ => _keystore = StartKeystore(_client));
-        Receive<ToClient>(m => _client?.Tell(new VaultEnvelope(_session, m.Notice)));
         Receive<Terminated>(t => ChildStopped(t.ActorRef));
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
@@ -129,9 +128,10 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             case AcquireLease or RevokeLeases:
                 _leases.Tell(new LeaseCommand(request, _client, _keystore));
                 break;
-            case LockSecret locking:
-                _leases.Tell(new RevokeForSecret(locking.Name, $"secret '{locking.Name}' locked"));
-                ToKeystore(new Routed(request, _client));
+            case LockSecret when !_keystore.IsNobody():
+                // Through the lease actor: it revokes the secret's leases, then hands the lock to the
+                // keystore, so the application hears of the revocations before the lock's answer.
+                _leases.Tell(new LeaseCommand(request, _client, _keystore));
                 break;
             default:
                 ToKeystore(new Routed(request, _client));
