@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using ActorVault.Memory;
 using ActorVault.Memory.Readers;
@@ -6,15 +7,16 @@ using ActorVault.Memory.Readers;
 namespace ActorVault.Host;
 
 /// <summary>
-/// <c>actorvault demo</c>: the secret-memory foundation end to end in one process: hardening, the
-/// OpenSSL secure heap, a password read straight into locked memory, a wallet unlocked the safe way,
-/// serializers refusing the secret, and every buffer zeroed at the end.
+/// <c>actorvault demo</c>, the main job: starts the vault child process, reads a password (terminal
+/// with echo off in the vault, or this process's stdin when it is not a terminal), and shows what
+/// protects it: memory backing, secure heaps, a wallet unlocked inside a lease, conversions refused,
+/// lease latency, and every buffer zeroed at the end.
 /// </summary>
 internal static class DemoCommand
 {
-    private const int Calls = 10_000;
+    private const int Leases = 2_000;
 
-    internal static int Run(ReadOnlySpan<string> args)
+    internal static async Task<int> RunAsync(string[] args)
     {
         string backing = args.Length >= 2 && args[0] == "--backing" ? args[1] : "auto";
         SecretMemory.Configure(new SecretMemoryOptions
@@ -28,56 +30,65 @@ internal static class DemoCommand
             },
         });
 
-        Section("Process hardening (before anything secret exists)");
+        Section("This process (the application)");
         HardeningStatus hardening = ProcessHardening.Apply();
         Row("dumpable", hardening.Dumpable ? "yes (NOT hardened)" : "no: no core dumps, no ptrace or /proc/PID/mem by other processes of this user");
-        Row("core file limit", $"{hardening.CoreLimitBytes} bytes");
-        foreach (string problem in hardening.Problems)
-        {
-            Row("problem", problem);
-        }
 
-        Section("OpenSSL secure heap");
-        SecureHeapStatus heap = OpenSslSecureHeap.Initialize();
-        Row("initialized", $"{heap.Initialized} ({heap.SizeBytes} bytes), used {heap.UsedBytes} bytes");
-        using (var rsa = RSA.Create(2048))
-        {
-            _ = rsa.ExportRSAPublicKey();
-            Row("after an RSA-2048 key", $"{OpenSslSecureHeap.Status().UsedBytes} bytes used: the private key numbers live there");
-        }
+        var started = Stopwatch.StartNew();
+        await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { } });
+        Section("The vault (a child process behind Akka.Remote on 127.0.0.1)");
+        Row("started", $"pid {vault.VaultPid} in {started.ElapsedMilliseconds} ms, {vault.State.ToString().ToLowerInvariant()}");
 
         Section("Reading the password");
-        Row("source", SecretReaders.StandardInputIsTerminal ? "terminal (/dev/tty, echo off)" : "standard input (not a terminal)");
-        using SecretBuffer password = SecretReaders.ReadFromTerminalOrStandardInput(new SecretReadOptions { Prompt = "Password: " });
-        Row("read", $"{password.Length} bytes, straight into secret memory with read(2)");
+        Row("source", SecretReaders.StandardInputIsTerminal
+            ? "the terminal, read by the vault itself (/dev/tty, echo off): it never passes through this process"
+            : "standard input (not a terminal): read(2) into secret memory here, sealed to the vault's public key, zeroed");
+        int length = await vault.ReadInPasswordAsync("Password: ");
+        Row("stored", $"{length} bytes, sealed in the vault (AES-256-GCM under a data key in secret memory)");
 
-        SecretMemoryStatus memory = SecretMemory.Status;
-        Section("Secret memory");
-        Row("backing", $"{memory.Backing}: {memory.BackingNote}");
-        Row("locked", $"{memory.IsLocked}, {memory.LockedBytes} bytes in {memory.ArenaCount} arena(s) of {memory.SlotCount} slots; idle slots PROT_NONE: {memory.ProtectIdleSlots}");
+        VaultStatus status = await vault.GetStatusAsync();
+        SecureHeapUsage vaultHeap = await vault.VerifyExpectedAllocationAsync();
+        SecretMemoryStatus appMemory = SecretMemory.Status;
+        SecureHeapStatus appHeap = OpenSslSecureHeap.Status();
+        Section("Memory");
+        Row("vault backing", $"{status.Backing}, {status.LockedBytes} bytes locked; hardened: {status.Hardened}");
+        Row("application backing", $"{appMemory.Backing}, {appMemory.LockedBytes} bytes locked ({appMemory.BackingNote})");
+        Row("vault secure heap", $"{vaultHeap.UsedBytes} of {vaultHeap.SizeBytes} bytes used: the RSA-{vaultHeap.KeyBits} private key lives there");
+        Row("application heap", appHeap.Initialized ? $"{appHeap.UsedBytes} bytes used" : "not initialized: no private key in this process");
 
-        Section("A wallet unlocked the safe way");
-        WalletExample(password);
+        Section("A wallet unlocked the safe way, inside a lease");
+        string wallet = await vault.WithDecryptedPasswordAsync(lease => ValueTask.FromResult(WalletExample(lease)));
+        Row("result", wallet);
 
         Section("Conversions refused");
-        Row("ToString()", password.ToString());
-        Row("System.Text.Json", Refusal(() => System.Text.Json.JsonSerializer.Serialize(password)));
-        Row("Newtonsoft.Json", Refusal(() => Newtonsoft.Json.JsonConvert.SerializeObject(password)));
+        await vault.WithDecryptedPasswordAsync(lease =>
+        {
+            Row("lease.ToString()", lease.ToString());
+            Row("System.Text.Json", Refusal(() => System.Text.Json.JsonSerializer.Serialize(lease)));
+            Row("Newtonsoft.Json", Refusal(() => Newtonsoft.Json.JsonConvert.SerializeObject(lease)));
+            return ValueTask.FromResult(0);
+        });
+        using (SecretBuffer probe = SecretMemory.Allocate(8))
+        {
+            Row("Akka serialization", Refusal(() => vault.LinkSystem.Serialization.FindSerializerFor(probe).ToBinary(probe)));
+            Row("SecretBuffer", probe.ToString());
+        }
 
-        Section($"Lending the bytes ({Calls} callback-scoped uses)");
-        MeasureUse(password);
+        Section($"{Leases} leases over Akka.Remote");
+        await MeasureAsync(vault);
 
-        password.Dispose();
         Section("Zeroed");
-        Row("password buffer", password.IsZeroed ? "zeroed and released" : "STILL LIVE");
-        Row("live secret buffers", SecretMemory.Status.LiveBuffers.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Console.WriteLine();
-        Console.WriteLine("The vault child process, Akka.Remote and leases arrive with the next milestones; see README.");
-        return SecretMemory.Status.LiveBuffers == 0 ? 0 : 1;
+        Row("live leases", vault.LiveLeases.ToString(CultureInfo.InvariantCulture));
+        int vaultPid = vault.VaultPid;
+        await vault.StopAsync();
+        int live = SecretMemory.Status.LiveBuffers;
+        Row("application buffers", live == 0 ? "0 live: every lease buffer and both session keys zeroed" : $"{live} STILL LIVE");
+        Row("vault", $"pid {vaultPid} told to stop (stdin closed): it zeroes everything and exits");
+        return live == 0 ? 0 : 1;
     }
 
     /// <summary>PBKDF2 key into secret memory, AES-GCM encrypt then decrypt of a demo wallet, key zeroed.</summary>
-    private static void WalletExample(SecretBuffer password)
+    private static string WalletExample(SecretLease lease)
     {
         const int iterations = 210_000; // OWASP's figure for PBKDF2-HMAC-SHA512
         byte[] salt = RandomNumberGenerator.GetBytes(16);
@@ -90,15 +101,10 @@ internal static class DemoCommand
         SecretBuffer key = SecretMemory.Allocate(32);
         try
         {
-            using (SecretBuffer.Scope pw = password.Open())
             using (SecretBuffer.Scope k = key.Open())
             {
-                Rfc2898DeriveBytes.Pbkdf2(pw.Bytes, salt, k.WritableBytes, iterations, HashAlgorithmName.SHA512);
-            }
-
-            using (SecretBuffer.Scope k = key.Open())
-            using (var aes = new AesGcm(k.Bytes, tag.Length))
-            {
+                Rfc2898DeriveBytes.Pbkdf2(lease.Bytes, salt, k.WritableBytes, iterations, HashAlgorithmName.SHA512);
+                using var aes = new AesGcm(k.Bytes, tag.Length);
                 aes.Encrypt(nonce, wallet, sealedWallet, tag);
                 aes.Decrypt(nonce, sealedWallet, tag, opened);
             }
@@ -108,9 +114,28 @@ internal static class DemoCommand
             key.Dispose();
         }
 
-        Row("derived key", $"PBKDF2-HMAC-SHA512, {iterations} rounds, 32 bytes in secret memory");
-        Row("AES-256-GCM", $"sealed {wallet.Length} bytes, opened again: {(opened.AsSpan().SequenceEqual(wallet) ? "match" : "MISMATCH")}");
-        Row("derived key zeroed", key.IsZeroed.ToString());
+        bool match = opened.AsSpan().SequenceEqual(wallet);
+        return $"PBKDF2-HMAC-SHA512 ({iterations} rounds) key in secret memory; AES-256-GCM sealed and opened {wallet.Length} bytes: {(match ? "match" : "MISMATCH")}; derived key zeroed: {key.IsZeroed}";
+    }
+
+    private static async Task MeasureAsync(VaultClient vault)
+    {
+        double[] lease = new double[Leases];
+        double[] ask = new double[Leases];
+        for (int i = 0; i < Leases; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await vault.PingAsync();
+            ask[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            long t1 = Stopwatch.GetTimestamp();
+            _ = await vault.WithDecryptedPasswordAsync(static l => ValueTask.FromResult(l.Length));
+            lease[i] = Stopwatch.GetElapsedTime(t1).TotalMicroseconds;
+        }
+
+        Array.Sort(lease);
+        Array.Sort(ask);
+        Row("lease median / p99", $"{lease[Leases / 2]:F0} µs / {lease[Leases * 99 / 100]:F0} µs (acquire, open into secret memory, callback, zero, release)");
+        Row("plain ask median", $"{ask[Leases / 2]:F0} µs (the floor: one round trip to the vault)");
     }
 
     private static string Refusal(Action serialize)
@@ -124,23 +149,6 @@ internal static class DemoCommand
         {
             return "refused: " + e.Message.Split(" Path:")[0];
         }
-    }
-
-    private static void MeasureUse(SecretBuffer password)
-    {
-        long[] ticks = new long[Calls];
-        int sink = 0;
-        for (int i = 0; i < Calls; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            sink += password.Use(static bytes => bytes[0]);
-            ticks[i] = Stopwatch.GetTimestamp() - start;
-        }
-
-        Array.Sort(ticks);
-        double median = ticks[Calls / 2] * 1e9 / Stopwatch.Frequency;
-        GC.KeepAlive(sink);
-        Row("median", $"{median:F0} ns per Use (in-process; the leased path over Akka.Remote comes later)");
     }
 
     private static void Section(string title) => Console.WriteLine($"\n== {title}");

@@ -5,14 +5,14 @@ namespace ActorVault.Host;
 /// <summary>Entry point of <c>actorvault</c>.</summary>
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static async Task<int> Main(string[] args)
     {
         string command = args.Length > 0 ? args[0] : "--help";
         try
         {
             return command switch
             {
-                "demo" => DemoCommand.Run(args.AsSpan(1)),
+                "demo" => await DemoCommand.RunAsync(args[1..]),
                 "vault" => ActorVault.Vault.VaultHost.Run(args[1..]),
                 "--help" or "-h" or "help" => Help(),
                 _ => Unknown(command),
@@ -23,6 +23,11 @@ internal static class Program
             Console.Error.WriteLine($"actorvault: {e.Message}");
             return 1;
         }
+        catch (Exception e) when (e is VaultStartupException or VaultUnavailableException or VaultOperationException or ArgumentException)
+        {
+            Console.Error.WriteLine($"actorvault: {e.Message}");
+            return e is ArgumentException ? 2 : 1;
+        }
     }
 
     private static int Help()
@@ -32,8 +37,9 @@ internal static class Program
 
             Usage:
               actorvault demo [--backing auto|memfd|locked]
-                  Reads a password (from the terminal with echo off, or from stdin when stdin is not a
-                  terminal) straight into locked secret memory and reports what protects it.
+                  Starts the vault child process, reads a password (the vault reads the terminal with
+                  echo off; or this process reads stdin when it is not a terminal), unlocks a demo
+                  wallet inside a lease, and reports what protects the password.
               actorvault vault [--rsa-bits N] [--secure-heap BYTES]
                   The vault child process. Started by the application (VaultClient), which writes a
                   bootstrap secret to its stdin; not meant to be run by hand.

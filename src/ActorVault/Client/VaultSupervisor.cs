@@ -414,10 +414,9 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Timers.Cancel("exit-wait");
         int failed = _pending.Count + _queued.Count;
         int zeroed = EndSession(cause);
-        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, failed);
-
         if (_state == VaultState.Stopped)
         {
+            _log.Info("The vault exited as asked: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroed);
             FailAll(Unavailable());
             foreach (IActorRef waiter in _stopWaiters)
             {
@@ -428,6 +427,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             return;
         }
 
+        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, failed);
         if (!_everStarted)
         {
             FinalStartupFailure(cause);
