@@ -263,7 +263,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
 
         public VaultStartupException? FailWith { get; set; }
 
-        public IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, IActorRef notify)
+        public IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, VaultEventSink notify)
         {
             if (FailWith is not null)
             {

@@ -88,18 +88,50 @@ public sealed class VaultClient : IVault
 
         config = ActorVaultConfig.ForLink(config);
         SupervisorSettings settings = SupervisorSettings.Create(config);
-        ActorSystem system = ActorSystem.Create("actorvault-link", config);
+
+        // Start the vault child first, so that its startup overlaps the link system's.
+        PreLaunchedVault preLaunched = PreLaunch(settings, launcher);
+        ActorSystem system;
+        try
+        {
+            system = ActorSystem.Create("actorvault-link", config);
+        }
+        catch
+        {
+            preLaunched.Process.Kill();
+            preLaunched.Process.Dispose();
+            preLaunched.Keys.Dispose();
+            throw;
+        }
+
         try
         {
             var tracker = new ClientSecretTracker();
             var view = new SupervisorView();
-            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog, view), "vault-supervisor");
+            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
             return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config));
         }
         catch
         {
             await system.Terminate().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static PreLaunchedVault PreLaunch(SupervisorSettings settings, IVaultProcessLauncher launcher)
+    {
+        SessionKeys keys;
+        var sink = new VaultEventSink();
+        using SecretBuffer bootstrap = SessionKeys.NewBootstrap();
+        keys = SessionKeys.Derive(bootstrap);
+        try
+        {
+            return new PreLaunchedVault(launcher.Launch(settings, bootstrap, sink), keys, sink);
+        }
+        catch
+        {
+            keys.Dispose();
             throw;
         }
     }

@@ -16,8 +16,58 @@ internal interface IVaultProcessLauncher
     /// reports <see cref="VaultProcessEvent"/>s to <paramref name="notify"/>. Throws
     /// <see cref="VaultStartupException"/> when the child cannot be started at all.
     /// </summary>
-    IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, IActorRef notify);
+    IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, VaultEventSink notify);
 }
+
+/// <summary>
+/// Where a vault child's events go: the supervisor, or — when the child is started before the link
+/// actor system exists (to overlap the two startups) — a buffer that is handed over in order once the
+/// supervisor attaches.
+/// </summary>
+internal sealed class VaultEventSink
+{
+    private readonly Lock _gate = new();
+    private IActorRef? _target;
+    private List<object>? _buffer = [];
+
+    public static VaultEventSink For(IActorRef target)
+    {
+        var sink = new VaultEventSink();
+        sink.Attach(target);
+        return sink;
+    }
+
+    public void Tell(object message)
+    {
+        lock (_gate)
+        {
+            if (_target is null)
+            {
+                _buffer!.Add(message);
+                return;
+            }
+
+            _target.Tell(message);
+        }
+    }
+
+    public void Attach(IActorRef target)
+    {
+        lock (_gate)
+        {
+            _target = target;
+            foreach (object message in _buffer ?? [])
+            {
+                target.Tell(message);
+            }
+
+            _buffer = null;
+        }
+    }
+}
+
+/// <summary>A vault child started before its supervisor existed, with its session keys.</summary>
+internal sealed record PreLaunchedVault(IVaultProcess Process, Crypto.SessionKeys Keys, VaultEventSink Sink);
 
 /// <summary>A running vault child.</summary>
 internal interface IVaultProcess : IDisposable
@@ -73,7 +123,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         "DOTNET_EnableEventPipe", "LD_PRELOAD", "LD_LIBRARY_PATH", "MALLOC_CHECK_",
     ];
 
-    public IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, IActorRef notify)
+    public IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, VaultEventSink notify)
     {
         (string fileName, string[] prefix) = ResolveExecutable(settings.Executable);
         var start = new ProcessStartInfo(fileName)
@@ -200,11 +250,11 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
     private sealed class RealVaultProcess : IVaultProcess
     {
         private readonly Process _process;
-        private readonly IActorRef _notify;
+        private readonly VaultEventSink _notify;
         private int _pid;
         private int _exitReported;
 
-        public RealVaultProcess(Process process, IActorRef notify)
+        public RealVaultProcess(Process process, VaultEventSink notify)
         {
             _process = process;
             _notify = notify;

@@ -56,8 +56,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     private long _identifyId;
     private readonly SupervisorView _view;
 
-    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view)
+    private PreLaunchedVault? _preLaunched;
+
+    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view, PreLaunchedVault? preLaunched)
     {
+        _preLaunched = preLaunched;
         _view = view;
         _settings = settings;
         _launcher = launcher;
@@ -68,8 +71,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null, SupervisorView? view = null) =>
-        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog, view ?? new SupervisorView()));
+    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null, SupervisorView? view = null, PreLaunchedVault? preLaunched = null) =>
+        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog, view ?? new SupervisorView(), preLaunched));
 
     private VaultState RunningState => _secretNames.Count > 0 ? VaultState.Unlocked : VaultState.Locked;
 
@@ -78,6 +81,13 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     protected override void PostStop()
     {
         Timers.CancelAll();
+        if (Interlocked.Exchange(ref _preLaunched, null) is { } unused)
+        {
+            unused.Process.Kill();
+            unused.Process.Dispose();
+            unused.Keys.Dispose();
+        }
+
         if (_process is not null)
         {
             _process.Kill();
@@ -308,6 +318,17 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Transition(VaultState.Starting, _attempt == 1 ? "starting" : $"restart {_restarts}");
         Context.Become(Starting);
 
+        if (Interlocked.Exchange(ref _preLaunched, null) is { } pre)
+        {
+            // Started by VaultClient before this actor system existed; its events were buffered.
+            _ring.Add(pre.Keys);
+            _keys = pre.Keys;
+            _process = pre.Process;
+            pre.Sink.Attach(Self);
+            Timers.StartSingleTimer("startup", new StartupTimedOut(_attempt), _settings.StartupTimeout);
+            return;
+        }
+
         SessionKeys keys;
         using (SecretBuffer bootstrap = SessionKeys.NewBootstrap())
         {
@@ -316,7 +337,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             _keys = keys;
             try
             {
-                _process = _launcher.Launch(_settings, bootstrap, Self);
+                _process = _launcher.Launch(_settings, bootstrap, VaultEventSink.For(Self));
             }
 #pragma warning disable CA1031 // any launch failure is a startup failure, reported with its message
             catch (Exception e)

@@ -25,12 +25,14 @@ internal sealed class KeystoreActor : ReceiveActor
     private readonly HashSet<string> _locked = new(StringComparer.Ordinal);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef? _announceTo;
+    private Task<RSA>? _initialKey;
     private RSA? _rsa;
     private byte[] _publicKey = [];
     private byte[] _fingerprint = [];
 
-    public KeystoreActor(SessionId session, VaultSettings settings, IActorRef? announceTo)
+    public KeystoreActor(SessionId session, VaultSettings settings, IActorRef? announceTo, Task<RSA>? initialKey)
     {
+        _initialKey = initialKey;
         _session = session;
         _settings = settings;
         _announceTo = announceTo;
@@ -44,12 +46,13 @@ internal sealed class KeystoreActor : ReceiveActor
     /// <paramref name="announceTo"/>: for a keystore that replaces a failed one, the application to tell
     /// (with the new public key) that the vault is empty again.
     /// </summary>
-    public static Props Props(SessionId session, VaultSettings settings, IActorRef? announceTo = null) =>
-        Akka.Actor.Props.Create(() => new KeystoreActor(session, settings, announceTo)).WithDispatcher("actorvault.blocking-dispatcher");
+    public static Props Props(SessionId session, VaultSettings settings, IActorRef? announceTo = null, Task<RSA>? initialKey = null) =>
+        Akka.Actor.Props.Create(() => new KeystoreActor(session, settings, announceTo, initialKey)).WithDispatcher("actorvault.blocking-dispatcher");
 
     protected override void PreStart()
     {
-        GenerateKeypair(_settings.RsaBits);
+        // The first keystore takes the keypair that was made while the actor system started.
+        GenerateKeypair(_settings.RsaBits, Interlocked.Exchange(ref _initialKey, null));
         _announceTo?.Tell(new VaultEnvelope(_session, new KeystoreReset("the keystore failed and was replaced; every secret was zeroed", Info())));
     }
 
@@ -129,22 +132,29 @@ internal sealed class KeystoreActor : ReceiveActor
         return new SecureHeapReport(requestId, heap.Initialized, heap.SizeBytes, heap.UsedBytes, _rsa?.KeySize ?? 0, heap.Initialized && heap.UsedBytes > 0 && _rsa is not null);
     }
 
-    private void GenerateKeypair(int bits)
+    /// <summary>Makes an RSA keypair now (after the secure heap is initialized, so its private numbers live there).</summary>
+    internal static RSA NewKeypair(int bits)
     {
-        var stopwatch = Stopwatch.StartNew();
-        long before = OpenSslSecureHeap.Status().UsedBytes;
         RSA rsa = RSA.Create(bits);
-        byte[] spki;
         try
         {
             // Exporting the public half forces OpenSSL to generate the key now, in the secure heap.
-            spki = rsa.ExportSubjectPublicKeyInfo();
+            _ = rsa.ExportSubjectPublicKeyInfo();
+            return rsa;
         }
         catch
         {
             rsa.Dispose();
             throw;
         }
+    }
+
+    private void GenerateKeypair(int bits, Task<RSA>? ready = null)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        long before = OpenSslSecureHeap.Status().UsedBytes;
+        RSA rsa = ready?.GetAwaiter().GetResult() ?? NewKeypair(bits);
+        byte[] spki = rsa.ExportSubjectPublicKeyInfo();
 
         foreach ((string name, StoredSecret stored) in _secrets)
         {
@@ -156,7 +166,7 @@ internal sealed class KeystoreActor : ReceiveActor
         _publicKey = spki;
         _fingerprint = PublicKeySealing.Fingerprint(spki);
         long after = OpenSslSecureHeap.Status().UsedBytes;
-        _log.Info("RSA-{0} keypair generated in {1} ms; OpenSSL secure heap {2} -> {3} bytes.", bits, stopwatch.ElapsedMilliseconds, before, after);
+        _log.Info("RSA-{0} keypair {1} in {2} ms; OpenSSL secure heap {3} -> {4} bytes.", rsa.KeySize, ready is null ? "generated" : "ready (made during startup)", stopwatch.ElapsedMilliseconds, before, after);
     }
 
     private IVaultReply Regenerate(GenerateKeypair request)

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Akka.Actor;
 using Akka.Event;
 using ActorVault.Protocol;
@@ -29,8 +30,11 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private long _keystoreStartedAt;
     private long _refusals;
 
-    public VaultGuardian(SessionId session, VaultSettings settings)
+    private Task<RSA>? _initialKey;
+
+    public VaultGuardian(SessionId session, VaultSettings settings, Task<RSA>? initialKey)
     {
+        _initialKey = initialKey;
         _session = session;
         _settings = settings;
 
@@ -46,8 +50,8 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SessionId session, VaultSettings settings) =>
-        Akka.Actor.Props.Create(() => new VaultGuardian(session, settings));
+    public static Props Props(SessionId session, VaultSettings settings, Task<RSA>? initialKey = null) =>
+        Akka.Actor.Props.Create(() => new VaultGuardian(session, settings, initialKey));
 
     /// <summary>
     /// Any failure of a child holding secret material: stop it (PostStop zeroes), never restart with state.
@@ -83,7 +87,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private IActorRef StartKeystore(IActorRef? announceTo = null)
     {
         _keystoreStartedAt = Environment.TickCount64;
-        return Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo), $"keystore-{++_keystoreGeneration}"));
+        return Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo, Interlocked.Exchange(ref _initialKey, null)), $"keystore-{++_keystoreGeneration}"));
     }
 
     private void Serve(VaultEnvelope envelope)

@@ -73,6 +73,13 @@ public static class VaultHost
             return ExitStartupFailed;
         }
 
+        // The keypair is made while the actor system starts (after the secure heap init: its private
+        // numbers live there); the first keystore takes it.
+        int keyBits = rsaBits ?? ActorVaultConfig.Vault.GetInt("actorvault.keystore.rsa-bits", 2048);
+        Task<System.Security.Cryptography.RSA> firstKey = VaultSettings.SupportedRsaBits.Contains(keyBits)
+            ? Task.Run(() => KeystoreActor.NewKeypair(keyBits))
+            : Task.FromException<System.Security.Cryptography.RSA>(new ArgumentException($"RSA key size {keyBits} is not supported."));
+
         Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
         VaultSettings settings;
         ActorSystem system;
@@ -102,7 +109,7 @@ public static class VaultHost
             return Task.FromResult(Akka.Done.Instance);
         });
 
-        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings), VaultGuardian.Name);
+        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
         Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
         Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId} guardian={guardian.Path.ToStringWithAddress(address)}");
         Console.Out.Flush();
