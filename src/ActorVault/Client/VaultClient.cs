@@ -36,8 +36,11 @@ public sealed class VaultClient : IVault
     private VaultPublicKey? _publicKey;
     private int _disposed;
 
-    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view, LeaseDefaults leaseDefaults)
+    private readonly Microsoft.Extensions.Logging.ILogger? _logger;
+
+    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view, LeaseDefaults leaseDefaults, Microsoft.Extensions.Logging.ILogger? logger)
     {
+        _logger = logger;
         _leaseDefaults = leaseDefaults;
         _capacity = new SemaphoreSlim(leaseDefaults.MaxConcurrent, leaseDefaults.MaxConcurrent);
         _system = system;
@@ -48,6 +51,10 @@ public sealed class VaultClient : IVault
         _view = view;
         _listener = system.ActorOf(Props.Create(() => new StateListener(this)).WithDeploy(Deploy.Local));
         system.EventStream.Subscribe(_listener, typeof(VaultStateChanged));
+        if (logger is not null)
+        {
+            system.EventStream.Subscribe(_listener, typeof(LeaseAuditEvent));
+        }
     }
 
     /// <summary>Raised (on an actor thread) whenever the vault's state changes: locked, unlocked, restarting, stopped.</summary>
@@ -80,6 +87,13 @@ public sealed class VaultClient : IVault
     internal static async Task<VaultClient> StartAsync(VaultClientOptions options, IVaultProcessLauncher launcher, Config? extra, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.DisableLogRedaction == true)
+        {
+            Logging.LogRedaction.Enabled = false;
+        }
+
+        Microsoft.Extensions.Logging.ILogger? logger = options.Logger is null ? null : Logging.RedactingLogger.ForLogger(options.Logger);
+        Action<string>? vaultLog = options.VaultLog ?? (logger is null ? null : line => Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "[vault] {Line}", line));
         Config config = options.ToConfig();
         if (extra is not null)
         {
@@ -108,9 +122,9 @@ public sealed class VaultClient : IVault
         {
             var tracker = new ClientSecretTracker();
             var view = new SupervisorView();
-            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, options.VaultLog, view, preLaunched), "vault-supervisor");
+            IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, vaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config));
+            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config), logger);
         }
         catch
         {
@@ -564,7 +578,23 @@ public sealed class VaultClient : IVault
         }
     }
 
-    private void OnStateChanged(VaultStateChanged changed) => StateChanged?.Invoke(this, changed);
+    private void OnStateChanged(VaultStateChanged changed)
+    {
+        if (_logger is not null)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "Vault {Previous} -> {State}: {Reason}", changed.Previous, changed.State, changed.Reason);
+        }
+
+        StateChanged?.Invoke(this, changed);
+    }
+
+    private void OnAudit(LeaseAuditEvent audit)
+    {
+        Microsoft.Extensions.Logging.LogLevel level = audit.Kind is LeaseAuditKind.Granted or LeaseAuditKind.Released
+            ? Microsoft.Extensions.Logging.LogLevel.Debug
+            : Microsoft.Extensions.Logging.LogLevel.Information;
+        Microsoft.Extensions.Logging.LoggerExtensions.Log(_logger!, level, "Lease {Kind}: {LeaseId} of '{Secret}' after {DurationMs} ms ({Reason})", audit.Kind, audit.LeaseId, audit.SecretName, audit.Duration.TotalMilliseconds, audit.Reason);
+    }
 
     private sealed class DeadlineState(VaultClient client, SecretLease lease)
     {
@@ -619,6 +649,10 @@ public sealed class VaultClient : IVault
 
     private sealed class StateListener : ReceiveActor
     {
-        public StateListener(VaultClient client) => Receive<VaultStateChanged>(client.OnStateChanged);
+        public StateListener(VaultClient client)
+        {
+            Receive<VaultStateChanged>(client.OnStateChanged);
+            Receive<LeaseAuditEvent>(client.OnAudit);
+        }
     }
 }

@@ -58,6 +58,15 @@ public sealed class VaultClientOptions
     /// <summary>How long a lease waits for capacity by default; zero fails fast. Default 5 s.</summary>
     public TimeSpan? LeaseCapacityWait { get; set; }
 
+    /// <summary>
+    /// A Microsoft.Extensions.Logging logger for the vault's log, state changes and the lease audit
+    /// trail; ActorVault wraps it in a <see cref="Logging.RedactingLogger"/>. Default: none.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; set; }
+
+    /// <summary>Development only: print sealed payloads (ciphertext) in logs. Secret bytes are never printed. Default false.</summary>
+    public bool? DisableLogRedaction { get; set; }
+
     /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
     public Action<string>? VaultLog { get; set; }
 
