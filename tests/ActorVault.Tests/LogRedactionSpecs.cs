@@ -41,6 +41,14 @@ public sealed class LogRedactionSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AkkaLogger_SemanticAndPositionalTemplates_StillFormat()
+    {
+        var formatter = new RedactingLogMessageFormatter();
+        Assert.Equal("invoked due to [x]. Exiting with [0].", formatter.Format("invoked due to [{Reason}]. Exiting with [{ExitCode}].", "x", 0));
+        Assert.Equal("a 1 b 2", formatter.Format("a {0} b {1}", 1, 2));
+    }
+
+    [Fact]
     public void MicrosoftExtensionsLogging_ThroughRedactingLogger_PrintsOnlyTheMarker()
     {
         using SecretBuffer buffer = SecretMemory.CopyFrom(System.Text.Encoding.UTF8.GetBytes(Plain));

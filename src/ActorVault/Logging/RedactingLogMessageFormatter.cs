@@ -10,9 +10,9 @@ public sealed class RedactingLogMessageFormatter : ILogMessageFormatter
 {
     /// <inheritdoc />
     public string Format(string format, params object[] args) =>
-        DefaultLogMessageFormatter.Instance.Format(format, args.Select(LogRedaction.Redact).ToArray()!);
+        SemanticLogMessageFormatter.Instance.Format(format, args.Select(LogRedaction.Redact).ToArray()!);
 
     /// <inheritdoc />
     public string Format(string format, IEnumerable<object> args) =>
-        DefaultLogMessageFormatter.Instance.Format(format, args.Select(LogRedaction.Redact).ToArray()!);
+        SemanticLogMessageFormatter.Instance.Format(format, args.Select(LogRedaction.Redact).ToArray()!);
 }
