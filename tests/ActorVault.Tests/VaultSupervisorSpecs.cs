@@ -298,6 +298,10 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
 
         public void CloseInput() => _inputClosed = true;
 
+        public void Terminate() => Terminated = true;
+
+        public bool Terminated { get; private set; }
+
         public void Kill() => _killed = true;
 
         public void Dispose()

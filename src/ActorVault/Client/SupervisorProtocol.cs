@@ -60,6 +60,8 @@ internal static class SupervisorProtocol
 
     internal sealed record KillAfterGrace(int Pid);
 
+    internal sealed record TerminateAfterWait(int Pid);
+
     internal sealed record ExitWaitTimedOut(int Pid);
 
     /// <summary>A session-sealed reply, with the session whose payload key opens it.</summary>

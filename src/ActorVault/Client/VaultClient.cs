@@ -35,6 +35,8 @@ public sealed class VaultClient : IVault
     private readonly Lock _gate = new();
     private VaultPublicKey? _publicKey;
     private int _disposed;
+    private int _shuttingDown;
+    private List<System.Runtime.InteropServices.PosixSignalRegistration> _signals = [];
 
     private readonly Microsoft.Extensions.Logging.ILogger? _logger;
 
@@ -124,7 +126,9 @@ public sealed class VaultClient : IVault
             var view = new SupervisorView();
             IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, vaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            return new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config), logger);
+            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config), logger);
+            client.RegisterShutdown(options.HandleSignals ?? true);
+            return client;
         }
         catch
         {
@@ -320,6 +324,11 @@ public sealed class VaultClient : IVault
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(callback);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _shuttingDown) != 0)
+        {
+            throw new VaultUnavailableException("The application is shutting down; no new leases are granted.", VaultState.Stopped);
+        }
+
         TimeSpan ttl = options?.Ttl ?? _leaseDefaults.DefaultTtl;
         if (ttl <= TimeSpan.Zero)
         {
@@ -498,28 +507,129 @@ public sealed class VaultClient : IVault
     /// </summary>
     public async Task StopAsync(TimeSpan? grace = null)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0 && _system.WhenTerminated.IsCompleted)
         {
             return;
         }
 
-        TimeSpan g = grace ?? TimeSpan.FromSeconds(5);
-        try
-        {
-            _ = await _supervisor.Ask<Stopped>(new Stop(g), g + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            // The supervisor's PostStop kills the child below in any case.
-        }
-
-        _tracker.ZeroAll("the vault client stopped");
+        _stopGrace = grace ?? TimeSpan.FromSeconds(5);
         if (_ownsSystem)
         {
-            await _system.Terminate().ConfigureAwait(false);
+            // One path for every stop: the link system's CoordinatedShutdown runs the tasks below.
+            await CoordinatedShutdown.Get(_system).Run(ClientStopReason.Instance).ConfigureAwait(false);
+            await _system.WhenTerminated.ConfigureAwait(false);
+        }
+        else
+        {
+            await StopLeasesAsync().ConfigureAwait(false);
+            await StopVaultAsync().ConfigureAwait(false);
+        }
+
+        foreach (System.Runtime.InteropServices.PosixSignalRegistration registration in _signals)
+        {
+            registration.Dispose();
         }
 
         _publicKey?.Dispose();
+    }
+
+    private TimeSpan _stopGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>CoordinatedShutdown reason: <see cref="StopAsync"/> was called.</summary>
+    private sealed class ClientStopReason : CoordinatedShutdown.Reason
+    {
+        public static readonly ClientStopReason Instance = new();
+
+        public override int ExitCode => 0;
+    }
+
+    /// <summary>
+    /// CoordinatedShutdown of the link system (run by <see cref="StopAsync"/>, by Akka on SIGTERM/SIGINT,
+    /// and by this client on SIGHUP/SIGQUIT): stop granting leases and revoke the live ones (zeroed),
+    /// stop the vault child gracefully, zero every remaining buffer and the session keys.
+    /// </summary>
+    private void RegisterShutdown(bool handleSignals)
+    {
+        CoordinatedShutdown shutdown = CoordinatedShutdown.Get(_system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "actorvault-revoke-leases", async () =>
+        {
+            await StopLeasesAsync().ConfigureAwait(false);
+            return Akka.Done.Instance;
+        });
+        shutdown.AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop-vault", async () =>
+        {
+            await StopVaultAsync().ConfigureAwait(false);
+            return Akka.Done.Instance;
+        });
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "actorvault-zero", () =>
+        {
+            _tracker.ZeroAll("the application shut down");
+            SessionKeyRing.For(_system).Clear();
+            return Task.FromResult(Akka.Done.Instance);
+        });
+
+        AppDomain.CurrentDomain.UnhandledException += (_, _) =>
+        {
+            // The process dies: zero everything first (the emergency wipe is lock-free and allocation-free).
+            _tracker.ZeroAll("unhandled exception");
+            SecretMemory.ZeroAll("unhandled exception");
+        };
+
+        if (!handleSignals)
+        {
+            return;
+        }
+
+        // Akka runs CoordinatedShutdown on SIGTERM and SIGINT (CLR exit hook). SIGHUP and SIGQUIT would
+        // kill the process with no cleanup: handle them the same way, then exit 128 + signal.
+        foreach ((System.Runtime.InteropServices.PosixSignal signal, int number) in new[] { (System.Runtime.InteropServices.PosixSignal.SIGHUP, 1), (System.Runtime.InteropServices.PosixSignal.SIGQUIT, 3) })
+        {
+            _signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true;
+                _tracker.EndAll(LeaseAuditKind.Revoked, $"signal {number}");
+                _ = Task.Run(async () =>
+                {
+                    await CoordinatedShutdown.Get(_system).Run(new Vault.VaultHost.SignalReason(number)).ConfigureAwait(false);
+                    await _system.WhenTerminated.ConfigureAwait(false);
+                    if (Environment.GetEnvironmentVariable("ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN") == "1")
+                    {
+                        Console.Out.WriteLine($"ACTORVAULT-APP-SHUTDOWN-DONE signal={number}");
+                        Console.Out.Flush();
+                        return;
+                    }
+
+                    Environment.Exit(128 + number);
+                });
+            }));
+        }
+    }
+
+    private Task StopLeasesAsync()
+    {
+        Volatile.Write(ref _shuttingDown, 1);
+        Volatile.Write(ref _disposed, 1);
+        int revoked = _tracker.EndAll(LeaseAuditKind.Revoked, "the application is shutting down");
+        if (revoked > 0 && _logger is not null)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "Shutdown: {Count} live lease(s) revoked and zeroed.", revoked);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task StopVaultAsync()
+    {
+        try
+        {
+            _ = await _supervisor.Ask<Stopped>(new Stop(_stopGrace), _stopGrace + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+            // The supervisor's PostStop kills the child when the system terminates in any case.
+        }
+
+        _tracker.ZeroAll("the vault client stopped");
     }
 
     /// <inheritdoc />

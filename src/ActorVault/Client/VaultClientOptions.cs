@@ -64,6 +64,12 @@ public sealed class VaultClientOptions
     /// </summary>
     public Microsoft.Extensions.Logging.ILogger? Logger { get; set; }
 
+    /// <summary>
+    /// Handle SIGHUP and SIGQUIT like SIGTERM (Akka handles SIGTERM and SIGINT): revoke leases, stop
+    /// the vault, zero, exit 128 + signal. Default true.
+    /// </summary>
+    public bool? HandleSignals { get; set; }
+
     /// <summary>Development only: print sealed payloads (ciphertext) in logs. Secret bytes are never printed. Default false.</summary>
     public bool? DisableLogRedaction { get; set; }
 

@@ -77,6 +77,9 @@ internal interface IVaultProcess : IDisposable
     /// <summary>Closes the child's stdin: the vault zeroes everything and exits within a second.</summary>
     void CloseInput();
 
+    /// <summary>SIGTERM: the vault zeroes, shuts down and exits with 143.</summary>
+    void Terminate();
+
     /// <summary>SIGKILL.</summary>
     void Kill();
 }
@@ -281,6 +284,15 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             catch (IOException)
             {
                 // Already gone.
+            }
+        }
+
+        public void Terminate()
+        {
+            int pid = CurrentPid();
+            if (pid > 0 && !_process.HasExited)
+            {
+                _ = ProcessSignals.Send(pid, ProcessSignals.Terminate);
             }
         }
 

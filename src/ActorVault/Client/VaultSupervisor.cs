@@ -295,7 +295,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 _log.Warning("The vault (pid {0}) did not exit within the grace period after its stdin closed; sending SIGKILL.", kill.Pid);
                 _process.Kill();
                 return true;
-            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace or ExitWaitTimedOut:
+            case TerminateAfterWait term when term.Pid == _process?.Pid:
+                _log.Warning("The vault (pid {0}) did not exit after its stdin closed; sending SIGTERM.", term.Pid);
+                _process.Terminate();
+                return true;
+            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace or ExitWaitTimedOut or TerminateAfterWait:
                 return true; // stale timers and answers of earlier attempts
             case Status.Failure:
                 return true; // a timed-out Hello answered to this actor itself
@@ -500,8 +504,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             return;
         }
 
+        // The shutdown message is the end of its stdin (it zeroes and exits at once); SIGTERM if it has
+        // not gone after half the grace period; SIGKILL at the end of it.
         _stopWaiters.Add(Sender);
         _process.CloseInput();
+        Timers.StartSingleTimer("term", new TerminateAfterWait(_process.Pid), stop.Grace / 2);
         Timers.StartSingleTimer("kill", new KillAfterGrace(_process.Pid), stop.Grace);
     }
 

@@ -127,18 +127,88 @@ public static class VaultHost
         };
         watcher.Start();
 
+        // SIGTERM, SIGINT, SIGHUP, SIGQUIT: zero at once (in the handler), then CoordinatedShutdown, then
+        // exit with the conventional 128 + signal. Akka alone would leave SIGHUP and SIGQUIT unhandled
+        // (the process dies with no cleanup) and exit 0 after SIGTERM/SIGINT.
+        int signalled = 0;
+        var registrations = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
+        foreach ((System.Runtime.InteropServices.PosixSignal signal, int number) in SignalNumbers)
+        {
+            registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true;
+                if (Interlocked.CompareExchange(ref signalled, number, 0) == 0)
+                {
+                    int zeroed = SecretMemory.ZeroAll($"signal {number}");
+                    Console.Error.WriteLine($"actorvault vault: signal {number} ({context.Signal}); {zeroed} secret buffer(s) zeroed; shutting down.");
+                    _ = shutdown.Run(new SignalReason(number));
+                }
+            }));
+        }
+
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            int zeroed = SecretMemory.ZeroAll("unhandled exception");
+            Console.Error.WriteLine($"actorvault vault: unhandled {e.ExceptionObject.GetType().Name}; {zeroed} secret buffer(s) zeroed before the process dies.");
+        };
+
         int completed = Task.WaitAny(parentGone.Task, system.WhenTerminated);
-        if (completed == 0)
+        int exitCode;
+        if (completed == 0 && Volatile.Read(ref signalled) == 0)
         {
             // The parent is gone: zero first (nothing may outlive it), then shut down with a short leash.
             int zeroed = SecretMemory.ZeroAll("parent process gone");
             Console.Error.WriteLine($"actorvault vault: stdin closed (parent gone); {zeroed} secret buffer(s) zeroed; exiting.");
             _ = shutdown.Run(ParentGoneReason.Instance).Wait(TimeSpan.FromMilliseconds(700));
-            return ExitParentGone;
+            exitCode = ExitParentGone;
+        }
+        else
+        {
+            _ = system.WhenTerminated.Wait(TimeSpan.FromSeconds(5));
+            SecretMemory.ZeroAll("vault actor system terminated");
+            int signal = Volatile.Read(ref signalled);
+            exitCode = signal == 0 ? 0 : 128 + signal;
         }
 
-        SecretMemory.ZeroAll("vault actor system terminated");
-        return 0;
+        foreach (System.Runtime.InteropServices.PosixSignalRegistration registration in registrations)
+        {
+            registration.Dispose();
+        }
+
+        HoldForTests(exitCode);
+        return exitCode;
+    }
+
+    /// <summary>The signals the vault handles, with their numbers (x86_64 and arm64 Linux).</summary>
+    private static readonly (System.Runtime.InteropServices.PosixSignal Signal, int Number)[] SignalNumbers =
+    [
+        (System.Runtime.InteropServices.PosixSignal.SIGTERM, 15),
+        (System.Runtime.InteropServices.PosixSignal.SIGINT, 2),
+        (System.Runtime.InteropServices.PosixSignal.SIGHUP, 1),
+        (System.Runtime.InteropServices.PosixSignal.SIGQUIT, 3),
+    ];
+
+    /// <summary>
+    /// Test-only (<c>ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN=1</c>): after shutdown and zeroing, say so on
+    /// stdout and stay alive until stdin closes, so that a test can scan the process's memory.
+    /// </summary>
+    private static void HoldForTests(int exitCode)
+    {
+        if (Environment.GetEnvironmentVariable("ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN") != "1")
+        {
+            return;
+        }
+
+        Console.Out.WriteLine($"ACTORVAULT-SHUTDOWN-DONE exit={exitCode} live={SecretMemory.Status.LiveBuffers}");
+        Console.Out.Flush();
+        _ = SecretDescriptors.WaitForEndOfInput(0);
+    }
+
+    /// <summary>CoordinatedShutdown reason: a signal.</summary>
+    public sealed class SignalReason(int signal) : CoordinatedShutdown.Reason
+    {
+        /// <inheritdoc />
+        public override int ExitCode { get; } = 128 + signal;
     }
 
     /// <summary>CoordinatedShutdown reason: the application that owns this vault is gone.</summary>
