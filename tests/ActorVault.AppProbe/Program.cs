@@ -7,7 +7,7 @@ using ActorVault.Memory.Readers;
 // Protocol (stdout, one line each): APP-READY pid=… vault=…, UNLOCKED length=…, STATE …, STATUS …,
 // OPENED sha256=…, PENDING, PENDING-FAILED ms=… type=… message=…, ERROR type=… message=…, BYE.
 // Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME |
-// lease-seq N | lease-par N INFLIGHT (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
+// lease-seq N | lease-par N INFLIGHT | lease-hold N (N leases held until they end; HOLD-ENDED type=… each) (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
 // --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
 string unlock = "none";
 string name = "main";
@@ -17,6 +17,10 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--unlock": unlock = args[++i]; break;
         case "--name": name = args[++i]; break;
+        case "--backing":
+            // Readable by root through /proc/PID/mem (memfd_secret is not): lets a scan see a live lease.
+            SecretMemory.Configure(new SecretMemoryOptions { Backing = args[++i] == "locked" ? SecretMemoryBacking.LockedAnonymous : SecretMemoryBacking.Auto });
+            break;
         default: Console.Error.WriteLine($"appprobe: unknown argument {args[i]}"); return 2;
     }
 }
@@ -132,6 +136,42 @@ while (Console.In.ReadLine() is { } command)
                     }
                 }));
                 Say($"LEASED n={digests.Values.Sum()} distinct={digests.Count} sha256={digests.Keys.First()} live={client.LiveLeases} buffers={SecretMemory.Status.LiveBuffers}");
+                break;
+            case "lease-hold":
+                int holders = int.Parse(parts[1], CultureInfo.InvariantCulture);
+                using (var allHeld = new CountdownEvent(holders))
+                {
+                    for (int h = 0; h < holders; h++)
+                    {
+                        _ = Task.Run(async () =>
+                        {
+                            try
+                            {
+                                await client.WithSecretAsync(name, async lease =>
+                                {
+                                    var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                                    using (lease.Ended.Register(() => ended.SetResult()))
+                                    {
+                                        allHeld.Signal();
+                                        await ended.Task;
+                                    }
+
+                                    lease.Use(static _ => { });
+                                    return 0;
+                                }, new LeaseOptions { Ttl = TimeSpan.FromMinutes(5) });
+                                Say("HOLD-ENDED type=none");
+                            }
+                            catch (Exception e)
+                            {
+                                Say($"HOLD-ENDED type={e.GetType().Name}");
+                            }
+                        });
+                    }
+
+                    allHeld.Wait();
+                }
+
+                Say($"HOLDING {holders}");
                 break;
             case "lock":
                 Say($"LOCKED existed={await client.LockSecretAsync(parts[1])}");

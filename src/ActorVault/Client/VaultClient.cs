@@ -580,9 +580,14 @@ public sealed class VaultClient : IVault
             return;
         }
 
-        // Akka runs CoordinatedShutdown on SIGTERM and SIGINT (CLR exit hook). SIGHUP and SIGQUIT would
-        // kill the process with no cleanup: handle them the same way, then exit 128 + signal.
-        foreach ((System.Runtime.InteropServices.PosixSignal signal, int number) in new[] { (System.Runtime.InteropServices.PosixSignal.SIGHUP, 1), (System.Runtime.InteropServices.PosixSignal.SIGQUIT, 3) })
+        // SIGTERM and SIGINT: Akka's hook runs CoordinatedShutdown but cancels the default exit, so a
+        // process whose Main does not wait for the actor system would hang. SIGHUP and SIGQUIT would kill
+        // the process with no cleanup. All four: revoke leases, CoordinatedShutdown, exit 128 + signal.
+        foreach ((System.Runtime.InteropServices.PosixSignal signal, int number) in new[]
+        {
+            (System.Runtime.InteropServices.PosixSignal.SIGTERM, 15), (System.Runtime.InteropServices.PosixSignal.SIGINT, 2),
+            (System.Runtime.InteropServices.PosixSignal.SIGHUP, 1), (System.Runtime.InteropServices.PosixSignal.SIGQUIT, 3),
+        })
         {
             _signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
             {

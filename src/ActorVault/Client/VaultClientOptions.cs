@@ -65,8 +65,9 @@ public sealed class VaultClientOptions
     public Microsoft.Extensions.Logging.ILogger? Logger { get; set; }
 
     /// <summary>
-    /// Handle SIGHUP and SIGQUIT like SIGTERM (Akka handles SIGTERM and SIGINT): revoke leases, stop
-    /// the vault, zero, exit 128 + signal. Default true.
+    /// On SIGTERM, SIGINT, SIGHUP and SIGQUIT: revoke leases, stop the vault, zero, then exit the
+    /// process with 128 + signal (Akka alone would run CoordinatedShutdown but leave the process
+    /// running after SIGTERM/SIGINT, and SIGHUP/SIGQUIT would kill it with no cleanup). Default true.
     /// </summary>
     public bool? HandleSignals { get; set; }
 

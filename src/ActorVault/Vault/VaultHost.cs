@@ -109,24 +109,6 @@ public static class VaultHost
             return Task.FromResult(Akka.Done.Instance);
         });
 
-        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
-        Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
-        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId} guardian={guardian.Path.ToStringWithAddress(address)}");
-        Console.Out.Flush();
-
-        var parentGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var watcher = new Thread(() =>
-        {
-            int errno = SecretDescriptors.WaitForEndOfInput(0);
-            parentGone.TrySetResult();
-            _ = errno;
-        })
-        {
-            IsBackground = true,
-            Name = "actorvault-parent-watch",
-        };
-        watcher.Start();
-
         // SIGTERM, SIGINT, SIGHUP, SIGQUIT: zero at once (in the handler), then CoordinatedShutdown, then
         // exit with the conventional 128 + signal. Akka alone would leave SIGHUP and SIGQUIT unhandled
         // (the process dies with no cleanup) and exit 0 after SIGTERM/SIGINT.
@@ -151,6 +133,24 @@ public static class VaultHost
             int zeroed = SecretMemory.ZeroAll("unhandled exception");
             Console.Error.WriteLine($"actorvault vault: unhandled {e.ExceptionObject.GetType().Name}; {zeroed} secret buffer(s) zeroed before the process dies.");
         };
+
+        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
+        Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
+        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId} guardian={guardian.Path.ToStringWithAddress(address)}");
+        Console.Out.Flush();
+
+        var parentGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watcher = new Thread(() =>
+        {
+            int errno = SecretDescriptors.WaitForEndOfInput(0);
+            parentGone.TrySetResult();
+            _ = errno;
+        })
+        {
+            IsBackground = true,
+            Name = "actorvault-parent-watch",
+        };
+        watcher.Start();
 
         int completed = Task.WaitAny(parentGone.Task, system.WhenTerminated);
         int exitCode;

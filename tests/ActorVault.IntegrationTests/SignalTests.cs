@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using ActorVault.Testing;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>Signals to either process: everything zeroed, both processes gone, conventional exit codes, no orphan.</summary>
+public sealed class SignalTests
+{
+    private static readonly TimeSpan Five = TimeSpan.FromSeconds(5);
+
+    public static TheoryData<int, string> Signals() => new() { { 15, "SIGTERM" }, { 2, "SIGINT" }, { 1, "SIGHUP" }, { 3, "SIGQUIT" } };
+
+    [Theory]
+    [MemberData(nameof(Signals))]
+    public void VaultProcess_Signal_ZeroesAndExitsWith128PlusSignal(int signal, string name)
+    {
+        using ChildProcess vault = ChildProcess.Start(Path.Combine(AppContext.BaseDirectory, "ActorVault.Host"), ["vault"]);
+        vault.StandardInput.BaseStream.Write(RandomNumberGenerator.GetBytes(32));
+        vault.StandardInput.BaseStream.Flush();
+        vault.WaitForLine("ACTORVAULT-READY ");
+
+        ProcessExit.Signal(vault.Pid, signal);
+
+        Assert.Equal(128 + signal, vault.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"signal {signal} ({name})", vault.StandardError, StringComparison.Ordinal);
+        Assert.Contains("secret buffer(s) zeroed", vault.StandardError, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Signals))]
+    public void Application_SignalWhileIdle_BothProcessesGoneWithin5s_NoOrphan(int signal, string name)
+    {
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.Write("idle secret\n");
+        app.Process.StandardInput.Flush();
+        app.Process.WaitForLine("UNLOCKED ");
+
+        ProcessExit.Signal(app.AppPid, signal);
+
+        Assert.NotNull(ProcessExit.Wait(app.AppPid, Five));
+        Assert.True(ProcessExit.Wait(app.VaultPid, Five) is not null, $"vault outlived the application after {name}");
+        Assert.Equal(128 + signal, app.Process.WaitForExit());
+    }
+
+    [Theory]
+    [MemberData(nameof(Signals))]
+    public void Application_SignalWith16LeasesInFlight_EveryCallerGetsAClearException_NoOrphan(int signal, string name)
+    {
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.Write("busy secret\n");
+        app.Process.StandardInput.Flush();
+        app.Process.WaitForLine("UNLOCKED ");
+        app.Command("lease-hold 16", "HOLDING 16");
+
+        ProcessExit.Signal(app.AppPid, signal);
+
+        Assert.NotNull(ProcessExit.Wait(app.AppPid, Five));
+        Assert.True(ProcessExit.Wait(app.VaultPid, Five) is not null, $"vault outlived the application after {name}");
+        Assert.Equal(128 + signal, app.Process.WaitForExit());
+        string[] ended = [.. app.Process.Lines.Where(l => l.StartsWith("HOLD-ENDED ", StringComparison.Ordinal))];
+        Assert.Equal(16, ended.Length);
+        Assert.All(ended, l => Assert.Equal("HOLD-ENDED type=LeaseRevokedException", l));
+    }
+
+    [RootFact]
+    public void Application_Shutdown_ZeroesALiveLeaseInItsMemory_ProvenByScan()
+    {
+        SecretPattern secret = SecretPattern.Create(40);
+        string path = Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe");
+        using AppProbe app = AppProbe.Attach(ChildProcess.Start(path, ["--backing", "locked", "--unlock", "stdin"], new Dictionary<string, string?> { ["ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN"] = "1" }));
+        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
+        app.Process.StandardInput.BaseStream.Flush();
+        app.Process.WaitForLine("UNLOCKED ");
+        app.Command("lease-hold 1", "HOLDING 1");
+
+        // Control: a live lease in locked (not memfd_secret) memory is visible to root.
+        ScanResult live = MemoryScanner.Scan(app.AppPid, secret);
+        Assert.True(live.Utf8 >= 1, $"the live lease should be visible with the mlock backing: {live}");
+
+        ProcessExit.Signal(app.AppPid, 1); // SIGHUP: CoordinatedShutdown, then the test setting keeps the process alive
+        app.Process.WaitForLine("ACTORVAULT-APP-SHUTDOWN-DONE signal=1");
+        Assert.Contains("HOLD-ENDED type=LeaseRevokedException", app.Process.Lines);
+
+        ScanResult after = MemoryScanner.Scan(app.AppPid, secret);
+        Assert.True(after.Total == 0, $"after shutdown: {after}");
+        Assert.NotNull(ProcessExit.Wait(app.VaultPid, Five));
+    }
+}
