@@ -7,7 +7,7 @@ using ActorVault.Memory.Readers;
 // Protocol (stdout, one line each): APP-READY pid=… vault=…, UNLOCKED length=…, STATE …, STATUS …,
 // OPENED sha256=…, PENDING, PENDING-FAILED ms=… type=… message=…, ERROR type=… message=…, BYE.
 // Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME |
-// lease-seq N | lease-par N INFLIGHT | lease-hold N (N leases held until they end; HOLD-ENDED type=… each) (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
+// lease-seq N | lease-par N INFLIGHT | lease-hold N (N leases held until they end; HOLD-ENDED type=… each) | crash (unhandled exception) (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
 // --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
 string unlock = "none";
 string name = "main";
@@ -172,6 +172,10 @@ while (Console.In.ReadLine() is { } command)
                 }
 
                 Say($"HOLDING {holders}");
+                break;
+            case "crash":
+                // An unhandled exception on another thread: the process dies (SIGABRT).
+                new Thread(() => throw new InvalidOperationException("appprobe crash test")).Start();
                 break;
             case "lock":
                 Say($"LOCKED existed={await client.LockSecretAsync(parts[1])}");

@@ -85,4 +85,56 @@ public sealed class SignalTests
         Assert.True(after.Total == 0, $"after shutdown: {after}");
         Assert.NotNull(ProcessExit.Wait(app.VaultPid, Five));
     }
+
+    [Fact]
+    public void Application_UnhandledException_WipesBeforeDying_VaultFollows()
+    {
+        using AppProbe app = AppProbe.Start("--unlock", "stdin");
+        app.Process.StandardInput.Write("crash secret\n");
+        app.Process.StandardInput.Flush();
+        app.Process.WaitForLine("UNLOCKED ");
+        app.Command("lease-hold 2", "HOLDING 2");
+
+        app.Process.StandardInput.WriteLine("crash");
+        app.Process.StandardInput.Flush();
+
+        Assert.Equal(134, app.Process.WaitForExit()); // SIGABRT: .NET's unhandled-exception exit
+        Assert.Contains("actorvault: unhandled InvalidOperationException; 2 lease buffer(s)", app.Process.StandardError, StringComparison.Ordinal);
+        Assert.True(ProcessExit.Wait(app.VaultPid, TimeSpan.FromSeconds(1)) is not null, "the vault outlived its crashed parent by more than 1 s");
+    }
+
+    [Fact]
+    public async Task CrashLoopingVault_StopsBeingRestartedAfterTheLimit_AndSaysSo()
+    {
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { MaxRestarts = 2, MinBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(200) });
+        var stopped = new TaskCompletionSource<VaultStateChanged>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var up = new System.Collections.Concurrent.BlockingCollection<int>();
+        client.StateChanged += (_, e) =>
+        {
+            if (e.State == VaultState.Stopped)
+            {
+                stopped.TrySetResult(e);
+            }
+            else if (e.State == VaultState.Locked)
+            {
+                up.Add(e.VaultPid);
+            }
+        };
+
+        int pid = client.VaultPid;
+        for (int crash = 0; crash < 3; crash++)
+        {
+            ProcessExit.Signal(pid, ProcessExit.SigKill);
+            Assert.NotNull(ProcessExit.Wait(pid, TimeSpan.FromSeconds(30)));
+            if (crash < 2)
+            {
+                Assert.True(up.TryTake(out pid, TimeSpan.FromSeconds(60)), "restarted");
+            }
+        }
+
+        VaultStateChanged final = await stopped.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Contains("giving up", final.Reason, StringComparison.Ordinal);
+        var e = await Assert.ThrowsAsync<VaultUnavailableException>(() => client.GetStatusAsync());
+        Assert.Contains("giving up", e.Message, StringComparison.Ordinal);
+    }
 }

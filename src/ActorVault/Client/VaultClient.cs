@@ -568,11 +568,12 @@ public sealed class VaultClient : IVault
             return Task.FromResult(Akka.Done.Instance);
         });
 
-        AppDomain.CurrentDomain.UnhandledException += (_, _) =>
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
         {
             // The process dies: zero everything first (the emergency wipe is lock-free and allocation-free).
-            _tracker.ZeroAll("unhandled exception");
-            SecretMemory.ZeroAll("unhandled exception");
+            int leases = _tracker.ZeroAll("unhandled exception");
+            int zeroed = SecretMemory.ZeroAll("unhandled exception");
+            Console.Error.WriteLine($"actorvault: unhandled {e.ExceptionObject.GetType().Name}; {leases} lease buffer(s) and {zeroed} secret buffer(s) zeroed before the process dies.");
         };
 
         if (!handleSignals)
