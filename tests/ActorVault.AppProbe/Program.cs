@@ -9,6 +9,14 @@ using ActorVault.Memory.Readers;
 // Commands (stdin lines): status | open NAME | leak NAME (test control: keeps a string copy) | pending-read PATH | lock NAME |
 // lease-seq N | lease-par N INFLIGHT | lease-hold N (N leases held until they end; HOLD-ENDED type=… each) | crash (unhandled exception) (leases of the --name secret; prints the distinct SHA-256 digests seen) | quit.
 // --unlock stdin: the first stdin line is the secret, read byte by byte with read(2) into secret memory.
+if (args is ["scan", string scanPid, string patternFile])
+{
+    // For tools/security-behavior.sh: count copies of the secret in another process's memory (root).
+    ActorVault.Testing.ScanResult scan = ActorVault.Testing.MemoryScanner.Scan(int.Parse(scanPid, CultureInfo.InvariantCulture), ActorVault.Testing.SecretPattern.FromText(File.ReadAllText(patternFile).Trim()));
+    Console.WriteLine($"SCAN total={scan.Total} utf8={scan.Utf8} utf16={scan.Utf16} base64={scan.Base64} bytes={scan.BytesScanned}");
+    return 0;
+}
+
 string unlock = "none";
 string name = "main";
 for (int i = 0; i < args.Length; i++)

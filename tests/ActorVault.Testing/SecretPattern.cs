@@ -40,6 +40,13 @@ public sealed class SecretPattern
     /// <summary>Stable inner parts of the base64 form at each alignment.</summary>
     public IReadOnlyList<byte[]> Base64 { get; }
 
+    /// <summary>The pattern of a given secret text (for tools that receive the secret from a script).</summary>
+    public static SecretPattern FromText(string text)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        return new SecretPattern(text);
+    }
+
     /// <summary>A fresh secret of <paramref name="length"/> characters, never seen before.</summary>
     public static SecretPattern Create(int length = 32)
     {
