@@ -57,4 +57,22 @@ public sealed class TerminalUnlockTests
         pty.Type("twice\r");
         pty.WaitForLine("UNLOCKED length=5");
     }
+
+    [Fact]
+    public void CtrlC_AtTheVaultsPrompt_BothProcessesExit130_TerminalRestored_NoOrphan()
+    {
+        using var pty = new PseudoTerminal();
+        using ChildProcess app = pty.Start(Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe"), ["--unlock", "tty"]);
+        string ready = pty.WaitForLine("APP-READY ");
+        int vaultPid = AppProbe.Field(ready, "vault");
+        pty.WaitForOutput("Vault password: ");
+        Assert.True(pty.WaitForEcho(false), "echo is off at the prompt");
+
+        pty.Type("half a passw"u8);
+        pty.Type([0x03]); // Ctrl-C: SIGINT to the foreground process group, the application and its vault
+
+        Assert.Equal(130, app.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.NotNull(ProcessExit.Wait(vaultPid, TimeSpan.FromSeconds(5)));
+        Assert.True(pty.WaitForEcho(true), "the terminal's echo is restored after the interrupted prompt");
+    }
 }

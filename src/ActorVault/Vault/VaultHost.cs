@@ -128,6 +128,11 @@ public static class VaultHost
             }));
         }
 
+        // An unobserved task exception does not end the process (.NET's default), so it is reported,
+        // not wiped for; if the runtime is configured to crash on it, UnhandledException below wipes.
+        TaskScheduler.UnobservedTaskException += (_, e) =>
+            Console.Error.WriteLine($"actorvault vault: unobserved task exception {e.Exception.InnerException?.GetType().Name ?? e.Exception.GetType().Name}.");
+
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
         {
             int zeroed = SecretMemory.ZeroAll("unhandled exception");
