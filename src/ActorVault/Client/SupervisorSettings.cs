@@ -19,6 +19,9 @@ internal sealed record SupervisorSettings(
     int RsaBits,
     int SecureHeapBytes)
 {
+    /// <summary>How long a stopping vault gets: stdin closed at once, SIGTERM at half, SIGKILL at the end.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
+
     public static SupervisorSettings Create(Config config)
     {
         Config c = config.GetConfig("actorvault.supervisor") ?? throw new ConfigurationException("actorvault.supervisor is missing; the reference configuration was not loaded.");
@@ -36,7 +39,10 @@ internal sealed record SupervisorSettings(
             c.GetTimeSpan("restart.max-restarts-within", TimeSpan.FromSeconds(60)),
             c.GetInt("max-pending-requests", 1024),
             c.GetInt("rsa-bits", 2048),
-            c.GetInt("secure-heap-bytes", 32768));
+            c.GetInt("secure-heap-bytes", 32768))
+        {
+            StopGrace = c.GetTimeSpan("stop-grace", TimeSpan.FromSeconds(5)),
+        };
         settings.Validate();
         return settings;
     }
@@ -58,6 +64,7 @@ internal sealed record SupervisorSettings(
         Positive(UnresponsiveAfter, "unresponsive-after");
         Positive(MinBackoff, "restart.min-backoff");
         Positive(MaxRestartsWithin, "restart.max-restarts-within");
+        Positive(StopGrace, "stop-grace");
         if (MaxBackoff < MinBackoff)
         {
             throw new ConfigurationException("actorvault.supervisor.restart.max-backoff must be at least min-backoff.");

@@ -44,6 +44,7 @@ public sealed class VaultClient : IVault
     {
         _logger = logger;
         _leaseDefaults = leaseDefaults;
+        _stopGrace = settings.StopGrace;
         _capacity = new SemaphoreSlim(leaseDefaults.MaxConcurrent, leaseDefaults.MaxConcurrent);
         _system = system;
         _ownsSystem = ownsSystem;
@@ -512,7 +513,7 @@ public sealed class VaultClient : IVault
             return;
         }
 
-        _stopGrace = grace ?? TimeSpan.FromSeconds(5);
+        _stopGrace = grace ?? _settings.StopGrace;
         if (_ownsSystem)
         {
             // One path for every stop: the link system's CoordinatedShutdown runs the tasks below.
@@ -533,7 +534,7 @@ public sealed class VaultClient : IVault
         _publicKey?.Dispose();
     }
 
-    private TimeSpan _stopGrace = TimeSpan.FromSeconds(5);
+    private TimeSpan _stopGrace;
 
     /// <summary>CoordinatedShutdown reason: <see cref="StopAsync"/> was called.</summary>
     private sealed class ClientStopReason : CoordinatedShutdown.Reason

@@ -43,6 +43,9 @@ public sealed class VaultClientOptions
     /// <summary>Window for <see cref="MaxRestarts"/>. Default 60 s.</summary>
     public TimeSpan? MaxRestartsWithin { get; set; }
 
+    /// <summary>How long a stopping vault gets: stdin closed at once, SIGTERM at half, SIGKILL at the end. Default 5 s.</summary>
+    public TimeSpan? StopGrace { get; set; }
+
     /// <summary>RSA key size in the vault: 2048, 3072 or 4096. Default 2048.</summary>
     public int? RsaBits { get; set; }
 
@@ -108,6 +111,7 @@ public sealed class VaultClientOptions
         Add("restart.max-restarts", MaxRestarts);
         Add("restart.max-restarts-within", MaxRestartsWithin);
         Add("rsa-bits", RsaBits);
+        Add("stop-grace", StopGrace);
         Add("secure-heap-bytes", SecureHeapBytes);
         AddLease("default-ttl", DefaultLeaseTtl);
         AddLease("max-concurrent", MaxConcurrentLeases);
