@@ -1,0 +1,231 @@
+using System.IO.Pipes;
+using Akka.Actor;
+using ActorVault.Crypto;
+using ActorVault.Memory;
+using ActorVault.Memory.Readers;
+using ActorVault.Protocol;
+using ActorVault.Serialization;
+using Xunit.Abstractions;
+
+namespace ActorVault.Tests;
+
+/// <summary>
+/// Seeded, reproducible fuzzing of every parser that takes bytes from outside the process. CI runs a
+/// bounded number of cases (ACTORVAULT_FUZZ_CASES overrides, ACTORVAULT_FUZZ_SEED reproduces a run);
+/// each test reports its seed and counts.
+/// </summary>
+public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly int Cases = int.TryParse(Environment.GetEnvironmentVariable("ACTORVAULT_FUZZ_CASES"), out int n) ? n : 3000;
+    private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("ACTORVAULT_FUZZ_SEED"), out int s) ? s : 20261128;
+    private readonly ITestOutputHelper _output;
+    private readonly ActorSystem _vaultSide;
+    private readonly SessionKeys _clientKeys;
+
+    public FuzzSpecs(ITestOutputHelper output)
+        : base(SpecConfig.Client)
+    {
+        _output = output;
+        _vaultSide = ActorSystem.Create("fuzz-vault", SpecConfig.Vault);
+        using SecretBuffer bootstrap = SessionKeys.NewBootstrap();
+        _clientKeys = SessionKeys.Derive(bootstrap);
+        SessionKeyRing.For(Sys).Add(_clientKeys);
+        SessionKeyRing.For(_vaultSide).Add(SessionKeys.Derive(bootstrap));
+    }
+
+    [Fact]
+    public void EnvelopeFrames_Mutated_AreAllRefused_NeverThrow()
+    {
+        var random = new Random(Seed);
+        var client = new EnvelopeSerializer((ExtendedActorSystem)Sys);
+        var vault = new EnvelopeSerializer((ExtendedActorSystem)_vaultSide);
+        int refused = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            byte[] valid = client.ToBinary(new VaultEnvelope(_clientKeys.Id, new AcquireLease(Guid.NewGuid(), "main", random.Next())));
+            byte[] frame = Mutate(valid, random);
+            object result = vault.FromBinary(frame, "E1");
+            Assert.IsType<RejectedEnvelope>(result);
+            refused++;
+        }
+
+        _output.WriteLine($"seed {Seed}: {Cases} mutated envelope frames, {refused} refused, 0 accepted, 0 exceptions");
+    }
+
+    [Fact]
+    public void ProtocolBodies_MutatedHyperionBytes_FailCleanly()
+    {
+        var random = new Random(Seed + 1);
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)Sys);
+        object[] samples =
+        [
+            new AcquireLease(Guid.NewGuid(), "main", 30_000), new SetSecret(Guid.NewGuid(), "n", new PublicKeySealed([1, 2], [3], [4], [5], [6])),
+            new VaultStatusReply(Guid.NewGuid(), 1, new KeystoreInfo(2048, [1], 1, 2, 3), new MemoryInfo("MemfdSecret", 1, 2, true), ["a", "b"]),
+            new LeaseGranted(Guid.NewGuid(), Guid.NewGuid(), "n", 1, [1], [2], [3]),
+        ];
+        int decoded = 0, refused = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            byte[] valid = serializer.ToBinary(samples[i % samples.Length]);
+            byte[] bytes = FlipBits(valid, random); // same length: keeps the run bounded in memory
+            try
+            {
+                object result = serializer.FromBinary(bytes, typeof(object));
+                Assert.True(ProtocolTypes.IsAllowed(result.GetType()), $"decoded a type off the allow-list: {result.GetType()}");
+                decoded++;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException and not StackOverflowException and not AccessViolationException)
+            {
+                refused++;
+            }
+        }
+
+        _output.WriteLine($"seed {Seed + 1}: {Cases} mutated bodies: {decoded} decoded to allowed types, {refused} refused, 0 crashes");
+    }
+
+    [Fact]
+    public void Refusals_RandomBytes_DecodeOrFailWithSerializationException()
+    {
+        var random = new Random(Seed + 2);
+        var refusal = new RefusalSerializer((ExtendedActorSystem)Sys);
+        int ok = 0, refused = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            byte[] bytes = new byte[random.Next(0, 600)];
+            random.NextBytes(bytes);
+            try
+            {
+                Assert.IsType<Refused>(refusal.FromBinary(bytes, random.Next(4) == 0 ? "X" : "R1"));
+                ok++;
+            }
+            catch (System.Runtime.Serialization.SerializationException)
+            {
+                refused++;
+            }
+        }
+
+        _output.WriteLine($"seed {Seed + 2}: {Cases} refusal frames: {ok} decoded, {refused} refused");
+    }
+
+    [Fact]
+    public void HyperionTypeFilter_RandomAndGadgetNames_OnlyOurTypesPass()
+    {
+        string[] gadgets =
+        [
+            "System.Windows.Data.ObjectDataProvider, PresentationFramework", "System.Diagnostics.Process, System.Diagnostics.Process",
+            "System.IO.FileInfo, System.Private.CoreLib", "System.Data.DataSet, System.Data", "System.Security.Claims.ClaimsIdentity, System.Security.Claims",
+            "System.Collections.Generic.SortedSet`1[[System.String, System.Private.CoreLib]], System.Collections",
+            "ActorVault.Protocol.Hello, ActorVault.Evil", "ActorVault.Vault.KeystoreActor, ActorVault", "ActorVault.Memory.SecretBuffer, ActorVault.Memory",
+        ];
+        Assert.All(gadgets, g => Assert.False(ProtocolTypes.IsAllowedName(g), g));
+        var random = new Random(Seed + 3);
+        const string alphabet = "ActorVault.Protocol.HelloSystem,`[] 0123456789";
+        int allowed = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            char[] name = new char[random.Next(0, 80)];
+            for (int c = 0; c < name.Length; c++)
+            {
+                name[c] = alphabet[random.Next(alphabet.Length)];
+            }
+
+            if (ProtocolTypes.IsAllowedName(new string(name)))
+            {
+                allowed++;
+            }
+        }
+
+        Assert.Equal(0, allowed);
+        _output.WriteLine($"seed {Seed + 3}: {Cases} random type names + {gadgets.Length} gadget names, 0 allowed");
+    }
+
+    [Fact]
+    public void BootstrapReader_RandomChunksAndEarlyEnd_ExactSecretOrClearError()
+    {
+        var random = new Random(Seed + 4);
+        int cases = Math.Min(Cases, 500), read = 0, refused = 0;
+        for (int i = 0; i < cases; i++)
+        {
+            int total = random.Next(0, 48);
+            byte[] data = new byte[total];
+            random.NextBytes(data);
+            // The read end stays open; the write end is closed after the data: an early end of input.
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.In);
+            using (var writer = new AnonymousPipeClientStream(PipeDirection.Out, pipe.ClientSafePipeHandle))
+            {
+                writer.Write(data);
+            }
+
+            pipe.DisposeLocalCopyOfClientHandle();
+            int fd = (int)pipe.SafePipeHandle.DangerousGetHandle();
+            try
+            {
+                using SecretBuffer buffer = SecretDescriptors.ReadExactly(fd, 32, "fuzz pipe");
+                Assert.True(total >= 32);
+                Assert.True(buffer.FixedTimeEquals(data.AsSpan(0, 32)));
+                read++;
+            }
+            catch (SecretInputException e)
+            {
+                Assert.True(total < 32, e.Message);
+                Assert.True(e.Error is SecretInputError.Empty or SecretInputError.IoError or SecretInputError.DescriptorClosed);
+                refused++;
+            }
+        }
+
+        _output.WriteLine($"seed {Seed + 4}: {cases} bootstrap streams: {read} read exactly, {refused} clear errors");
+    }
+
+    protected override void AfterAll()
+    {
+        _vaultSide.Terminate().Wait(TimeSpan.FromSeconds(10));
+        base.AfterAll();
+    }
+
+    private static byte[] Mutate(byte[] valid, Random random)
+    {
+        switch (random.Next(5))
+        {
+            case 0:
+                return FlipBits(valid, random);
+            case 1:
+                return valid[..random.Next(0, valid.Length)]; // truncated
+            case 2:
+                byte[] longer = new byte[valid.Length + random.Next(1, 64)];
+                valid.CopyTo(longer, 0);
+                random.NextBytes(longer.AsSpan(valid.Length));
+                return longer;
+            case 3:
+                byte[] noise = new byte[random.Next(0, 256)];
+                random.NextBytes(noise);
+                return noise;
+            default:
+                byte[] swapped = [.. valid];
+                int a = random.Next(swapped.Length), b = random.Next(swapped.Length);
+                (swapped[a], swapped[b]) = (swapped[b], swapped[a]);
+                if (swapped.AsSpan().SequenceEqual(valid))
+                {
+                    swapped[a] ^= 0x01;
+                }
+
+                return swapped;
+        }
+    }
+
+    private static byte[] FlipBits(byte[] valid, Random random)
+    {
+        byte[] bytes = [.. valid];
+        int flips = random.Next(1, 8);
+        for (int f = 0; f < flips; f++)
+        {
+            bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
+        }
+
+        if (bytes.AsSpan().SequenceEqual(valid))
+        {
+            bytes[0] ^= 0x80;
+        }
+
+        return bytes;
+    }
+}
