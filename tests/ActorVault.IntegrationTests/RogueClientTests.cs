@@ -22,7 +22,9 @@ public sealed class RogueClientTests : IAsyncLifetime
     {
         _client = await VaultClient.StartAsync();
         await _client.SetSecretAsync("main", "legitimate secret"u8.ToArray().AsSpan());
-        _rogue = ActorSystem.Create("rogue", ForgedFrameSerializer.Config.WithFallback(ActorVaultConfig.Link));
+        // The rogue lifts its own frame-size limit, to test the vault's.
+        _rogue = ActorSystem.Create("rogue", Akka.Configuration.ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.maximum-frame-size = 4194304b")
+            .WithFallback(ForgedFrameSerializer.Config).WithFallback(ActorVaultConfig.Link));
         using Memory.SecretBuffer bootstrap = SessionKeys.NewBootstrap();
         _rogueKeys = SessionKeys.Derive(bootstrap);
         SessionKeyRing.For(_rogue).Add(_rogueKeys);
@@ -131,6 +133,38 @@ public sealed class RogueClientTests : IAsyncLifetime
         Assert.True(ok, $"after {attack}");
         Assert.Equal(VaultState.Unlocked, _client.State);
     }
+
+    [Fact]
+    public async Task OversizedFrame_IsDroppedByTheVault_WhichKeepsServing()
+    {
+        byte[] huge = new byte[300_000]; // the vault's maximum frame is 128 KiB
+        huge[0] = EnvelopeSerializer.Version;
+        await Assert.ThrowsAsync<AskTimeoutException>(() => _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new ForgedFrame(huge), SilenceWindow));
+        await AssertStillServing("a 300 KB frame");
+    }
+
+    [Fact]
+    public async Task Flood_OfBareMessages_LeavesThreadsBounded_AndTheApplicationLeasing()
+    {
+        int threadsBefore = Threads(_client.VaultPid);
+        Task<int> legitimate = LegitimateLoop();
+        ActorSelection vault = _rogue.ActorSelection(_client.GuardianPath);
+        for (int i = 0; i < 5_000; i++)
+        {
+            vault.Tell($"flood {i}");
+        }
+
+        Task<object>[] asks = [.. Enumerable.Range(0, 200).Select(i => vault.Ask<object>(new VaultEnvelope(_rogueKeys.Id, new GetVaultStatus(Guid.NewGuid())), AnswerTimeout))];
+        object[] answers = await Task.WhenAll(asks);
+        Assert.All(answers, a => Assert.IsType<Refused>(a));
+        Assert.True(await legitimate > 0);
+        await AssertStillServing("a flood of 5,200 messages");
+        int threadsAfter = Threads(_client.VaultPid);
+        Assert.True(threadsAfter <= threadsBefore + 8, $"vault threads {threadsBefore} -> {threadsAfter}");
+    }
+
+    private static int Threads(int pid) =>
+        int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The application's own traffic during the attack: every call must succeed.</summary>
     private async Task<int> LegitimateLoop()

@@ -114,6 +114,29 @@ public sealed class VaultClientTests
     }
 
     [Fact]
+    public async Task SecretsAtTheEdges_TooLargeEmptyAbsurdNamesAndTtls_AreClearErrors_NothingLost()
+    {
+        await using VaultClient client = await VaultClient.StartAsync();
+        await client.SetSecretAsync("kept", "still here"u8.ToArray().AsSpan());
+
+        byte[] big = new byte[5000];
+        big.AsSpan().Fill(0x41);
+        var tooLarge = await Assert.ThrowsAsync<VaultOperationException>(() => client.SetSecretAsync("big", big.AsSpan()));
+        Assert.Equal(VaultError.SealedPayloadRejected, tooLarge.Error);
+        Assert.Contains("1 to 4096 bytes", tooLarge.Message, StringComparison.Ordinal);
+        Assert.All(big, b => Assert.Equal(0, b)); // zeroed even though the vault refused it
+
+        Assert.Throws<ArgumentException>(() => { _ = client.SetSecretAsync("empty", Span<byte>.Empty); });
+        var longName = await Assert.ThrowsAsync<VaultOperationException>(() => client.WithSecretAsync(new string('n', 5000), static s => s.Length));
+        Assert.Equal(VaultError.BadRequest, longName.Error);
+        var longTtl = await Assert.ThrowsAsync<VaultOperationException>(() => client.WithSecretAsync("kept", static s => s.Length, new LeaseOptions { Ttl = TimeSpan.FromDays(1) }));
+        Assert.Contains("A lease lasts", longTtl.Message, StringComparison.Ordinal);
+
+        Assert.Equal(10, await client.WithSecretAsync("kept", static s => s.Length));
+        Assert.Equal(["kept"], (await client.GetStatusAsync()).Secrets);
+    }
+
+    [Fact]
     public async Task LockSecret_ForgetsItAndLaterAccessFailsClearly()
     {
         await using VaultClient client = await VaultClient.StartAsync();

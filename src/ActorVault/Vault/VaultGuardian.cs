@@ -173,7 +173,11 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private void Refuse(string reason)
     {
         long count = ++_refusals;
-        _log.Warning("Audit: refused a message from {0}: {1} (refusal #{2}).", Sender.Path, reason, count);
+        if (count <= 20 || count % 1000 == 0)
+        {
+            // Rate-limited: a flood of refused messages must not become a flood of log lines.
+            _log.Warning("Audit: refused a message from {0}: {1} (refusal #{2}{3}).", Sender.Path, reason, count, count == 20 ? "; further refusals are logged every 1,000th" : string.Empty);
+        }
 
         // Answer only a sender on this machine: the sender's address is the sender's claim, and the
         // vault must not be made to open connections elsewhere.
