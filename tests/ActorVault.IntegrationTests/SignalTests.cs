@@ -137,4 +137,41 @@ public sealed class SignalTests
         var e = await Assert.ThrowsAsync<VaultUnavailableException>(() => client.GetStatusAsync());
         Assert.Contains("giving up", e.Message, StringComparison.Ordinal);
     }
+
+    [RootFact]
+    public async Task Vault_ShutdownAfterLeases_ScanFindsNoCopy_WhileItIsKeptAlive()
+    {
+        SecretPattern secret = SecretPattern.Create(40);
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var launcher = new Client.VaultProcessLauncher(new Dictionary<string, string> { ["ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN"] = "1" });
+        var options = new VaultClientOptions
+        {
+            UnresponsiveAfter = TimeSpan.FromMinutes(5), // keep the held vault alive while the test scans it
+            VaultLog = line =>
+            {
+                log.Enqueue(line);
+                if (line.StartsWith("ACTORVAULT-SHUTDOWN-DONE", StringComparison.Ordinal))
+                {
+                    done.TrySetResult();
+                }
+            },
+        };
+        await using VaultClient client = await VaultClient.StartAsync(options, launcher, null, CancellationToken.None);
+        await client.SetSecretAsync("main", secret.Utf8.ToArray().AsSpan());
+        for (int i = 0; i < 200; i++)
+        {
+            Assert.Equal(40, await client.WithSecretAsync("main", static s => s.Length));
+        }
+
+        int vaultPid = client.VaultPid;
+        ProcessExit.Signal(vaultPid, 15);
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(ProcessExit.IsRunning(vaultPid), "the test setting keeps the vault alive after its shutdown");
+        Assert.Contains(log, l => l.Contains("signal 15 (SIGTERM)", StringComparison.Ordinal) && l.Contains("zeroed", StringComparison.Ordinal));
+        ScanResult scan = MemoryScanner.Scan(vaultPid, secret);
+        Assert.True(scan.BytesScanned > 10_000_000, $"scanned only {scan.BytesScanned} bytes");
+        Assert.True(scan.Total == 0, $"vault after shutdown: {scan}");
+    }
 }

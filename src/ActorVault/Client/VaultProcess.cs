@@ -118,6 +118,16 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
 {
     public static readonly VaultProcessLauncher Instance = new();
 
+    private readonly IReadOnlyDictionary<string, string> _extraEnvironment;
+
+    public VaultProcessLauncher()
+        : this(new Dictionary<string, string>())
+    {
+    }
+
+    /// <summary>For tests: extra environment variables for the vault child (test-only settings).</summary>
+    internal VaultProcessLauncher(IReadOnlyDictionary<string, string> extraEnvironment) => _extraEnvironment = extraEnvironment;
+
     /// <summary>Environment variables that could inject code or diagnostics into the vault; removed.</summary>
     private static readonly string[] RemovedVariables =
     [
@@ -149,6 +159,11 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         foreach (string name in RemovedVariables)
         {
             start.Environment.Remove(name);
+        }
+
+        foreach ((string key, string value) in _extraEnvironment)
+        {
+            start.Environment[key] = value;
         }
 
         // The diagnostics IPC socket would survive PR_SET_DUMPABLE=0 and allow dumps; turn it off.

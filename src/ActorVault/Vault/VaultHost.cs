@@ -204,8 +204,11 @@ public static class VaultHost
             return;
         }
 
-        Console.Out.WriteLine($"ACTORVAULT-SHUTDOWN-DONE exit={exitCode} live={SecretMemory.Status.LiveBuffers}");
+        string done = $"ACTORVAULT-SHUTDOWN-DONE exit={exitCode}";
+        Console.Out.WriteLine(done);
         Console.Out.Flush();
+        Console.Error.WriteLine(done); // the application forwards stderr to its log
+        Console.Error.Flush();
         _ = SecretDescriptors.WaitForEndOfInput(0);
     }
 
