@@ -24,13 +24,13 @@ internal sealed class ClientSecretTracker
     public bool End(Guid leaseId, LeaseAuditKind kind, string reason) =>
         _leases.TryGetValue(leaseId, out SecretLease? lease) && lease.End(kind, reason);
 
-    /// <summary>Ends every lease (all revoked, or the vault gone); returns how many were live.</summary>
-    public int EndAll(LeaseAuditKind kind, string reason)
+    /// <summary>Ends every lease (matching <paramref name="which"/>, if given); returns how many were live.</summary>
+    public int EndAll(LeaseAuditKind kind, string reason, Func<SecretLease, bool>? which = null)
     {
         int count = 0;
         foreach (SecretLease lease in _leases.Values)
         {
-            if (lease.End(kind, reason))
+            if ((which is null || which(lease)) && lease.End(kind, reason))
             {
                 count++;
             }

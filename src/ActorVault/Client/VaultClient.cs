@@ -32,6 +32,7 @@ public sealed class VaultClient : IVault
     private readonly SupervisorView _view;
     private readonly LeaseDefaults _leaseDefaults;
     private readonly SemaphoreSlim _capacity;
+    private readonly LeaseHooks _leaseHooks;
     private readonly Lock _gate = new();
     private VaultPublicKey? _publicKey;
     private int _disposed;
@@ -45,6 +46,10 @@ public sealed class VaultClient : IVault
         _logger = logger;
         _leaseDefaults = leaseDefaults;
         _stopGrace = settings.StopGrace;
+        _leaseHooks = new LeaseHooks(
+            AcquireAsync,
+            (lease, held, outcome) => _supervisor.Tell(new Notify(new LeaseReleased(lease.Id, (long)held.TotalMicroseconds, outcome))),
+            Audit);
         _capacity = new SemaphoreSlim(leaseDefaults.MaxConcurrent, leaseDefaults.MaxConcurrent);
         _system = system;
         _ownsSystem = ownsSystem;
@@ -337,54 +342,7 @@ public sealed class VaultClient : IVault
         }
 
         TimeSpan wait = options?.CapacityWait ?? _leaseDefaults.CapacityWait;
-        if (!await _capacity.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
-        {
-            Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "capacity");
-            throw new LeaseCapacityException($"This application already holds {_leaseDefaults.MaxConcurrent} leases (the maximum) and none ended within {wait.TotalMilliseconds:0} ms.");
-        }
-
-        SecretLease? lease = null;
-        Timer? deadline = null;
-        long started = 0;
-        string outcome = "returned";
-        try
-        {
-            lease = await AcquireAsync(name, ttl, cancellationToken).ConfigureAwait(false);
-            started = System.Diagnostics.Stopwatch.GetTimestamp();
-            deadline = new Timer(static state => ((VaultClient.DeadlineState)state!).Fire(), new DeadlineState(this, lease), ttl, Timeout.InfiniteTimeSpan);
-            try
-            {
-                return await callback(lease).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                outcome = e is OperationCanceledException ? "cancelled" : $"threw {e.GetType().Name}";
-                throw;
-            }
-        }
-        finally
-        {
-            if (deadline is not null)
-            {
-                await deadline.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (lease is not null)
-            {
-                bool endedEarly = !lease.IsLive;
-                LeaseAuditKind kind = endedEarly ? lease.EndKind : LeaseAuditKind.Released;
-                lease.Close();
-                _tracker.Untrack(lease);
-                TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-                _supervisor.Tell(new Notify(new LeaseReleased(lease.Id, (long)(held.TotalMicroseconds), outcome)));
-                if (!endedEarly)
-                {
-                    Audit(LeaseAuditKind.Released, lease.Id, name, held, outcome);
-                }
-            }
-
-            _capacity.Release();
-        }
+        return await LeaseRunner.RunAsync(name, callback, ttl, wait, _leaseDefaults.MaxConcurrent, _capacity, _tracker, _leaseHooks, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -711,17 +669,6 @@ public sealed class VaultClient : IVault
             ? Microsoft.Extensions.Logging.LogLevel.Debug
             : Microsoft.Extensions.Logging.LogLevel.Information;
         Microsoft.Extensions.Logging.LoggerExtensions.Log(_logger!, level, "Lease {Kind}: {LeaseId} of '{Secret}' after {DurationMs} ms ({Reason})", audit.Kind, audit.LeaseId, audit.SecretName, audit.Duration.TotalMilliseconds, audit.Reason);
-    }
-
-    private sealed class DeadlineState(VaultClient client, SecretLease lease)
-    {
-        public void Fire()
-        {
-            if (lease.End(LeaseAuditKind.Expired, "deadline reached"))
-            {
-                client.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
-            }
-        }
     }
 
     /// <summary>Lease defaults of this application, from <c>actorvault.lease</c>.</summary>

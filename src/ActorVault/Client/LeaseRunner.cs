@@ -1,0 +1,86 @@
+namespace ActorVault.Client;
+
+/// <summary>How a vault grants a lease, hears of its release, and audits (the real vault and the test vault differ only here).</summary>
+internal sealed record LeaseHooks(
+    Func<string, TimeSpan, CancellationToken, Task<SecretLease>> Acquire,
+    Action<SecretLease, TimeSpan, string> Released,
+    Action<LeaseAuditKind, Guid, string, TimeSpan, string> Audit);
+
+/// <summary>
+/// The application side of one lease, shared by <see cref="VaultClient"/> and the TestKit's test vault:
+/// wait for capacity (or fail fast), acquire, arm the deadline (which zeroes the bytes even while the
+/// callback runs), run the callback, and on every ending zero, release and audit.
+/// </summary>
+internal static class LeaseRunner
+{
+    public static async Task<T> RunAsync<T>(
+        string name,
+        Func<SecretLease, ValueTask<T>> callback,
+        TimeSpan ttl,
+        TimeSpan capacityWait,
+        int maxConcurrent,
+        SemaphoreSlim capacity,
+        ClientSecretTracker tracker,
+        LeaseHooks hooks,
+        CancellationToken cancellationToken)
+    {
+        if (!await capacity.WaitAsync(capacityWait, cancellationToken).ConfigureAwait(false))
+        {
+            hooks.Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "capacity");
+            throw new LeaseCapacityException($"This application already holds {maxConcurrent} leases (the maximum) and none ended within {capacityWait.TotalMilliseconds:0} ms.");
+        }
+
+        SecretLease? lease = null;
+        Timer? deadline = null;
+        long started = 0;
+        string outcome = "returned";
+        try
+        {
+            lease = await hooks.Acquire(name, ttl, cancellationToken).ConfigureAwait(false);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), ttl, Timeout.InfiniteTimeSpan);
+            try
+            {
+                return await callback(lease).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                outcome = e is OperationCanceledException ? "cancelled" : $"threw {e.GetType().Name}";
+                throw;
+            }
+        }
+        finally
+        {
+            if (deadline is not null)
+            {
+                await deadline.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (lease is not null)
+            {
+                bool endedEarly = !lease.IsLive;
+                lease.Close();
+                tracker.Untrack(lease);
+                TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                hooks.Released(lease, held, outcome);
+                if (!endedEarly)
+                {
+                    hooks.Audit(LeaseAuditKind.Released, lease.Id, name, held, outcome);
+                }
+            }
+
+            capacity.Release();
+        }
+    }
+
+    private sealed class DeadlineState(SecretLease lease, LeaseHooks hooks)
+    {
+        public void Fire()
+        {
+            if (lease.End(LeaseAuditKind.Expired, "deadline reached"))
+            {
+                hooks.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using ActorVault.TestKit;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>
+/// The same scenarios against the real vault (child process) and ActorVault.TestKit's in-process
+/// TestVault: the test vault must behave like the real one wherever users' code can tell.
+/// </summary>
+public abstract class VaultSemanticsTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
+    private static readonly byte[] Secret = [.. "same semantics"u8, 0x00, 0xFE];
+
+    protected IVault Vault { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Vault = await CreateAsync(maxConcurrentLeases: 2);
+        await Vault.SetSecretAsync("main", Secret.ToArray().AsSpan());
+    }
+
+    public async Task DisposeAsync() => await Vault.DisposeAsync();
+
+    [Fact]
+    public async Task Lease_SeesExactlyTheBytes_AndStateIsUnlocked()
+    {
+        Assert.Equal(VaultState.Unlocked, Vault.State);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Secret)), await Vault.WithSecretAsync("main", static s => Convert.ToHexString(SHA256.HashData(s))));
+        Assert.Equal(["main"], (await Vault.GetStatusAsync()).Secrets);
+    }
+
+    [Fact]
+    public async Task CallbackThrows_BytesZeroed_ExceptionPropagates()
+    {
+        SecretLease? seen = null;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Vault.WithSecretAsync<int>("main", lease =>
+        {
+            seen = lease;
+            throw new InvalidOperationException("x");
+        }));
+        Assert.False(seen!.IsLive);
+        Assert.Throws<LeaseExpiredException>(() => seen.Use(static _ => { }));
+    }
+
+    [Fact]
+    public async Task Deadline_EndsALeaseWhileItsCallbackRuns()
+    {
+        Type ended = await Vault.WithSecretAsync("main", async lease =>
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lease.Ended.Register(() => done.SetResult()))
+            {
+                await done.Task.WaitAsync(Generous);
+            }
+
+            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(200) });
+        Assert.Equal(typeof(LeaseExpiredException), ended);
+    }
+
+    [Fact]
+    public async Task RevokeAll_EndsLiveLeases_WithLeaseRevokedException()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<Type> held = Vault.WithSecretAsync("main", async lease =>
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lease.Ended.Register(() => done.SetResult()))
+            {
+                started.SetResult();
+                await done.Task.WaitAsync(Generous);
+            }
+
+            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+        });
+        await started.Task.WaitAsync(Generous);
+        Assert.Equal(1, await Vault.RevokeAllLeasesAsync());
+        Assert.Equal(typeof(LeaseRevokedException), await held.WaitAsync(Generous));
+    }
+
+    [Fact]
+    public async Task Lock_ThenLease_IsSecretLocked_UnknownIsNotFound_SetAgainWorks()
+    {
+        Assert.True(await Vault.LockSecretAsync("main"));
+        Assert.Equal(VaultState.Locked, Vault.State);
+        await Assert.ThrowsAsync<SecretLockedException>(() => Vault.WithSecretAsync("main", static s => s.Length));
+        Assert.Equal(VaultError.SecretNotFound, (await Assert.ThrowsAsync<VaultOperationException>(() => Vault.WithSecretAsync("nope", static s => s.Length))).Error);
+        await Vault.SetSecretAsync("main", "again"u8.ToArray().AsSpan());
+        Assert.Equal(5, await Vault.WithSecretAsync("main", static s => s.Length));
+    }
+
+    [Fact]
+    public async Task Caps_FailFast_WithLeaseCapacityException()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var holding = new CountdownEvent(2);
+        Task<int>[] holders = [.. Enumerable.Range(0, 2).Select(_ => Vault.WithSecretAsync("main", async lease =>
+        {
+            holding.Signal();
+            await release.Task;
+            return lease.Length;
+        }))];
+        Assert.True(holding.Wait(Generous));
+        await Assert.ThrowsAsync<LeaseCapacityException>(() => Vault.WithSecretAsync("main", static s => s.Length, new LeaseOptions { CapacityWait = TimeSpan.Zero }));
+        release.SetResult();
+        await Task.WhenAll(holders);
+    }
+
+    [Fact]
+    public async Task AbsurdTtl_IsABadRequest()
+    {
+        var e = await Assert.ThrowsAsync<VaultOperationException>(() => Vault.WithSecretAsync("main", static s => s.Length, new LeaseOptions { Ttl = TimeSpan.FromDays(2) }));
+        Assert.Equal(VaultError.BadRequest, e.Error);
+    }
+
+    protected abstract Task<IVault> CreateAsync(int maxConcurrentLeases);
+}
+
+public sealed class RealVaultSemanticsTests : VaultSemanticsTests
+{
+    protected override async Task<IVault> CreateAsync(int maxConcurrentLeases) =>
+        await VaultClient.StartAsync(new VaultClientOptions { MaxConcurrentLeases = maxConcurrentLeases });
+}
+
+public sealed class TestVaultSemanticsTests : VaultSemanticsTests
+{
+    [Fact]
+    public async Task AssertAllLeasesReleased_PassesWhenLetGo_FailsWhileHeld()
+    {
+        var vault = (TestVault)Vault;
+        await vault.WithSecretAsync("main", static s => s.Length);
+        vault.AssertAllLeasesReleased();
+        Assert.Contains(vault.Audit, e => e.Kind == LeaseAuditKind.Released);
+
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<int> lease = vault.WithSecretAsync("main", async l =>
+        {
+            held.SetResult();
+            await release.Task;
+            return l.Length;
+        });
+        await held.Task;
+        Assert.Throws<InvalidOperationException>(vault.AssertAllLeasesReleased);
+        release.SetResult();
+        await lease;
+        vault.AssertAllLeasesReleased();
+    }
+
+    protected override Task<IVault> CreateAsync(int maxConcurrentLeases) =>
+        Task.FromResult<IVault>(new TestVault(new TestVaultOptions { MaxConcurrentLeases = maxConcurrentLeases }));
+}
