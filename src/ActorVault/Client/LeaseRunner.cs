@@ -27,6 +27,7 @@ internal static class LeaseRunner
         if (!await capacity.WaitAsync(capacityWait, cancellationToken).ConfigureAwait(false))
         {
             hooks.Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "capacity");
+            VaultMetrics.LeaseRefused(name);
             throw new LeaseCapacityException($"This application already holds {maxConcurrent} leases (the maximum) and none ended within {capacityWait.TotalMilliseconds:0} ms.");
         }
 
@@ -36,7 +37,17 @@ internal static class LeaseRunner
         string outcome = "returned";
         try
         {
-            lease = await hooks.Acquire(name, ttl, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                lease = await hooks.Acquire(name, ttl, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is VaultOperationException or SecretLockedException or LeaseCapacityException)
+            {
+                VaultMetrics.LeaseRefused(name);
+                throw;
+            }
+
+            VaultMetrics.LeaseGranted(name);
             started = System.Diagnostics.Stopwatch.GetTimestamp();
             deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), ttl, Timeout.InfiniteTimeSpan);
             try
@@ -59,10 +70,12 @@ internal static class LeaseRunner
             if (lease is not null)
             {
                 bool endedEarly = !lease.IsLive;
+                LeaseAuditKind how = endedEarly ? lease.EndKind : LeaseAuditKind.Released;
                 lease.Close();
                 tracker.Untrack(lease);
                 TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 hooks.Released(lease, held, outcome);
+                VaultMetrics.LeaseEnded(name, how, held);
                 if (!endedEarly)
                 {
                     hooks.Audit(LeaseAuditKind.Released, lease.Id, name, held, outcome);

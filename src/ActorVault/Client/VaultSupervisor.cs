@@ -483,6 +483,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
         _restartTimes.Enqueue(now);
         _restarts++;
+        VaultMetrics.RecordRestart();
         TimeSpan delay = _settings.Backoff(_restartTimes.Count, Random.Shared.NextDouble());
         Transition(VaultState.Restarting, cause);
         Context.Become(Restarting);
