@@ -38,6 +38,7 @@ public sealed class VaultClient : IVault
     private int _disposed;
     private int _shuttingDown;
     private List<System.Runtime.InteropServices.PosixSignalRegistration> _signals = [];
+    private UnhandledExceptionEventHandler? _onUnhandled;
 
     private readonly Microsoft.Extensions.Logging.ILogger? _logger;
 
@@ -489,6 +490,11 @@ public sealed class VaultClient : IVault
             registration.Dispose();
         }
 
+        if (_onUnhandled is not null)
+        {
+            AppDomain.CurrentDomain.UnhandledException -= _onUnhandled;
+        }
+
         _publicKey?.Dispose();
     }
 
@@ -527,13 +533,14 @@ public sealed class VaultClient : IVault
             return Task.FromResult(Akka.Done.Instance);
         });
 
-        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        _onUnhandled = (_, e) =>
         {
             // The process dies: zero everything first (the emergency wipe is lock-free and allocation-free).
             int leases = _tracker.ZeroAll("unhandled exception");
             int zeroed = SecretMemory.ZeroAll("unhandled exception");
             Console.Error.WriteLine($"actorvault: unhandled {e.ExceptionObject.GetType().Name}; {leases} lease buffer(s) and {zeroed} secret buffer(s) zeroed before the process dies.");
         };
+        AppDomain.CurrentDomain.UnhandledException += _onUnhandled;
 
         if (!handleSignals)
         {
