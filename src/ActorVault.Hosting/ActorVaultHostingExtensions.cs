@@ -1,0 +1,95 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ActorVault.Hosting;
+
+/// <summary>Registry key of ActorVault's supervisor actor (<c>IRequiredActor&lt;ActorVaultSupervisor&gt;</c>).</summary>
+public sealed class ActorVaultSupervisor
+{
+    private ActorVaultSupervisor()
+    {
+    }
+}
+
+/// <summary>
+/// Holds the <see cref="VaultClient"/> that <see cref="ActorVaultHostingExtensions.WithActorVault(AkkaConfigurationBuilder, VaultClientOptions)"/>
+/// started with the application's actor system; <c>services.AddActorVault()</c> exposes it as <see cref="IVault"/>.
+/// </summary>
+public sealed class ActorVaultHolder
+{
+    private readonly TaskCompletionSource<VaultClient> _client = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The started vault; throws until the actor system has started it.</summary>
+    public VaultClient Client => _client.Task.IsCompletedSuccessfully
+        ? _client.Task.Result
+        : throw new InvalidOperationException("ActorVault is not started yet: the application's actor system starts it (WithActorVault) when the host starts.");
+
+    /// <summary>Completes when the vault is started.</summary>
+    public Task<VaultClient> WhenStarted => _client.Task;
+
+    internal void Started(VaultClient client) => _client.TrySetResult(client);
+
+    internal void Failed(Exception e) => _client.TrySetException(e);
+}
+
+/// <summary>Akka.Hosting integration: <c>services.AddAkka("app", b => b.WithActorVault(o => …)); services.AddActorVault();</c>.</summary>
+public static class ActorVaultHostingExtensions
+{
+    /// <summary>Starts the vault with the application's actor system (see <see cref="VaultClientOptions"/>; null properties keep the defaults).</summary>
+    public static AkkaConfigurationBuilder WithActorVault(this AkkaConfigurationBuilder builder, Action<VaultClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new VaultClientOptions();
+        configure(options);
+        return builder.WithActorVault(options);
+    }
+
+    /// <summary>Starts the vault with the application's actor system, with common settings as arguments.</summary>
+    public static AkkaConfigurationBuilder WithActorVault(this AkkaConfigurationBuilder builder, string? executablePath = null, int? rsaBits = null, int? maxConcurrentLeases = null, TimeSpan? defaultLeaseTtl = null) =>
+        builder.WithActorVault(new VaultClientOptions { ExecutablePath = executablePath, RsaBits = rsaBits, MaxConcurrentLeases = maxConcurrentLeases, DefaultLeaseTtl = defaultLeaseTtl });
+
+    /// <summary>
+    /// Starts the vault with the application's actor system: the vault link is its own loopback-only
+    /// system, so the application keeps its own transport; the supervisor is registered under
+    /// <see cref="ActorVaultSupervisor"/>; the application's CoordinatedShutdown stops the vault.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithActorVault(this AkkaConfigurationBuilder builder, VaultClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        // The application owns the process's signals (its own actor system handles them).
+        options.HandleSignals ??= false;
+        return builder.AddStartup(async (system, registry) =>
+        {
+            // The holder that services.AddActorVault() registered, if any (Akka.Hosting wires the host's
+            // service provider into Akka.DependencyInjection).
+            ActorVaultHolder? holder = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<ActorVaultHolder>();
+            try
+            {
+                VaultClient client = await VaultClient.StartAsync(options).ConfigureAwait(false);
+                registry.Register<ActorVaultSupervisor>(client.Supervisor);
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop", async () =>
+                {
+                    await client.StopAsync().ConfigureAwait(false);
+                    return Akka.Done.Instance;
+                });
+                holder?.Started(client);
+            }
+            catch (Exception e)
+            {
+                holder?.Failed(e);
+                throw;
+            }
+        });
+    }
+
+    /// <summary>Registers <see cref="IVault"/> (and the <see cref="ActorVaultHolder"/>) for a vault started by <c>WithActorVault</c>.</summary>
+    public static IServiceCollection AddActorVault(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton<ActorVaultHolder>();
+        services.AddSingleton<IVault>(sp => sp.GetRequiredService<ActorVaultHolder>().Client);
+        return services;
+    }
+}
