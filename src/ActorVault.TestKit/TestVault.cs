@@ -153,7 +153,7 @@ public sealed class TestVault : IVault
     /// <inheritdoc />
     public Task<bool> LockSecretAsync(string name, CancellationToken cancellationToken = default)
     {
-        _tracker.EndAll(LeaseAuditKind.Revoked, $"secret '{name}' locked", lease => lease.Name == name);
+        _tracker.EndAll(LeaseEnd.Revoked, $"secret '{name}' locked", lease => lease.Name == name);
         bool existed = _secrets.TryRemove(name, out SecretBuffer? secret);
         secret?.Dispose();
         _locked[name] = 0;
@@ -163,11 +163,11 @@ public sealed class TestVault : IVault
 
     /// <inheritdoc />
     public Task<bool> RevokeLeaseAsync(Guid leaseId, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_tracker.End(leaseId, LeaseAuditKind.Revoked, "revoked by the application"));
+        Task.FromResult(_tracker.End(leaseId, LeaseEnd.Revoked, "revoked by the application"));
 
     /// <inheritdoc />
     public Task<int> RevokeAllLeasesAsync(string? name = null, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_tracker.EndAll(LeaseAuditKind.Revoked, name is null ? "all leases revoked" : $"all leases of '{name}' revoked", lease => name is null || lease.Name == name));
+        Task.FromResult(_tracker.EndAll(LeaseEnd.Revoked, name is null ? "all leases revoked" : $"all leases of '{name}' revoked", lease => name is null || lease.Name == name));
 
     /// <inheritdoc />
     public Task<VaultStatus> GetStatusAsync(CancellationToken cancellationToken = default)

@@ -21,16 +21,16 @@ internal sealed class ClientSecretTracker
     public void Untrack(SecretLease lease) => _leases.TryRemove(lease.Id, out _);
 
     /// <summary>Ends one lease (revoked or expired by the vault): its bytes are zeroed now.</summary>
-    public bool End(Guid leaseId, LeaseAuditKind kind, string reason) =>
-        _leases.TryGetValue(leaseId, out SecretLease? lease) && lease.End(kind, reason);
+    public bool End(Guid leaseId, LeaseEnd end, string reason) =>
+        _leases.TryGetValue(leaseId, out SecretLease? lease) && lease.End(end, reason);
 
     /// <summary>Ends every lease (matching <paramref name="which"/>, if given); returns how many were live.</summary>
-    public int EndAll(LeaseAuditKind kind, string reason, Func<SecretLease, bool>? which = null)
+    public int EndAll(LeaseEnd end, string reason, Func<SecretLease, bool>? which = null)
     {
         int count = 0;
         foreach (SecretLease lease in _leases.Values)
         {
-            if ((which is null || which(lease)) && lease.End(kind, reason))
+            if ((which is null || which(lease)) && lease.End(end, reason))
             {
                 count++;
             }
@@ -49,7 +49,7 @@ internal sealed class ClientSecretTracker
     /// </summary>
     public int ZeroAll(string reason)
     {
-        int count = EndAll(LeaseAuditKind.Refused, reason);
+        int count = EndAll(LeaseEnd.VaultLost, reason);
         foreach (SecretBuffer buffer in _live.Keys)
         {
             if (_live.TryRemove(buffer, out _))

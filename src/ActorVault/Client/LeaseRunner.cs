@@ -70,7 +70,7 @@ internal static class LeaseRunner
             if (lease is not null)
             {
                 bool endedEarly = !lease.IsLive;
-                LeaseAuditKind how = endedEarly ? lease.EndKind : LeaseAuditKind.Released;
+                LeaseEnd how = endedEarly ? lease.EndReason : LeaseEnd.Released;
                 lease.Close();
                 tracker.Untrack(lease);
                 TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
@@ -90,7 +90,7 @@ internal static class LeaseRunner
     {
         public void Fire()
         {
-            if (lease.End(LeaseAuditKind.Expired, "deadline reached"))
+            if (lease.End(LeaseEnd.Expired, "deadline reached"))
             {
                 hooks.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
             }

@@ -21,7 +21,7 @@ public sealed class SecretLease
     private readonly SecretHold _hold;
     private readonly CancellationTokenSource _ended = new();
     private int _state = Live;
-    private LeaseAuditKind _endKind;
+    private LeaseEnd _end;
     private string _endReason = string.Empty;
 
     internal SecretLease(Guid id, string name, DateTimeOffset grantedAt, TimeSpan ttl, SecretBuffer buffer)
@@ -102,21 +102,21 @@ public sealed class SecretLease
     /// <summary>Never the bytes.</summary>
     public override string ToString() => $"SecretLease {Id} '{Name}' {SecretBuffer.RedactedMarker} ({Length} bytes)";
 
-    internal LeaseAuditKind EndKind => _endKind;
+    internal LeaseEnd EndReason => _end;
 
     internal SecretBuffer Buffer => _buffer;
 
     /// <summary>Ends the lease: zeroes the bytes now and records why. True for the first call only.</summary>
-    internal bool End(LeaseAuditKind kind, string reason)
+    internal bool End(LeaseEnd end, string reason)
     {
         if (Interlocked.CompareExchange(ref _state, 1, Live) != Live)
         {
             return false;
         }
 
-        _endKind = kind;
+        _end = end;
         _endReason = reason;
-        _buffer.Wipe($"lease {Id} of '{Name}' {kind.ToString().ToLowerInvariant()}: {reason}");
+        _buffer.Wipe($"lease {Id} of '{Name}' {end.ToString().ToLowerInvariant()}: {reason}");
         try
         {
             _ended.Cancel();
@@ -132,7 +132,7 @@ public sealed class SecretLease
     /// <summary>Releases the memory once the callback is over (after <see cref="End"/>).</summary>
     internal void Close()
     {
-        End(LeaseAuditKind.Released, "the callback ended");
+        End(LeaseEnd.Released, "the callback ended");
         _hold.Dispose();
         _buffer.Dispose();
         _ended.Dispose();
@@ -145,14 +145,23 @@ public sealed class SecretLease
             return;
         }
 
-        throw _endKind switch
+        throw _end switch
         {
-            LeaseAuditKind.Revoked => new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed."),
-            LeaseAuditKind.Refused => new VaultUnavailableException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", VaultState.Restarting),
-            LeaseAuditKind.Expired => new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed."),
+            LeaseEnd.Revoked => new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed."),
+            LeaseEnd.VaultLost => new VaultUnavailableException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", VaultState.Restarting),
+            LeaseEnd.Expired => new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed."),
             _ => new LeaseExpiredException($"Lease {Id} of secret '{Name}' has ended ({_endReason}); its bytes are zeroed. Use the bytes only inside the callback."),
         };
     }
+}
+
+/// <summary>Why a lease ended (drives the exception a late access throws).</summary>
+internal enum LeaseEnd
+{
+    Released,
+    Expired,
+    Revoked,
+    VaultLost,
 }
 
 /// <summary>Options of one lease. Null properties keep the configured defaults.</summary>

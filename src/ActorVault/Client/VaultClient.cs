@@ -390,7 +390,7 @@ public sealed class VaultClient : IVault
     /// <inheritdoc />
     public async Task<bool> RevokeLeaseAsync(Guid leaseId, CancellationToken cancellationToken = default)
     {
-        bool local = _tracker.End(leaseId, LeaseAuditKind.Revoked, "revoked by the application");
+        bool local = _tracker.End(leaseId, LeaseEnd.Revoked, "revoked by the application");
         LeasesRevoked revoked = await Send<LeasesRevoked>(new RevokeLeases(Guid.NewGuid(), leaseId, null), cancellationToken).ConfigureAwait(false);
         if (local)
         {
@@ -559,7 +559,7 @@ public sealed class VaultClient : IVault
             _signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
             {
                 context.Cancel = true;
-                _tracker.EndAll(LeaseAuditKind.Revoked, $"signal {number}");
+                _tracker.EndAll(LeaseEnd.Revoked, $"signal {number}");
                 _ = Task.Run(async () =>
                 {
                     await CoordinatedShutdown.Get(_system).Run(new Vault.VaultHost.SignalReason(number)).ConfigureAwait(false);
@@ -581,7 +581,7 @@ public sealed class VaultClient : IVault
     {
         Volatile.Write(ref _shuttingDown, 1);
         Volatile.Write(ref _disposed, 1);
-        int revoked = _tracker.EndAll(LeaseAuditKind.Revoked, "the application is shutting down");
+        int revoked = _tracker.EndAll(LeaseEnd.Revoked, "the application is shutting down");
         if (revoked > 0 && _logger is not null)
         {
             Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "Shutdown: {Count} live lease(s) revoked and zeroed.", revoked);

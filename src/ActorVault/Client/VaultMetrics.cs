@@ -31,15 +31,15 @@ public static class VaultMetrics
     }
 
     /// <summary>Exactly once per granted lease, however it ended.</summary>
-    internal static void LeaseEnded(string secret, LeaseAuditKind how, TimeSpan held)
+    internal static void LeaseEnded(string secret, LeaseEnd how, TimeSpan held)
     {
         var tag = new KeyValuePair<string, object?>("secret", secret);
         Active.Add(-1, tag);
         Duration.Record(held.TotalMilliseconds, tag);
         (how switch
         {
-            LeaseAuditKind.Expired => Expired,
-            LeaseAuditKind.Revoked or LeaseAuditKind.Refused => Revoked,
+            LeaseEnd.Expired => Expired,
+            LeaseEnd.Revoked or LeaseEnd.VaultLost => Revoked,
             _ => Released,
         }).Add(1, tag);
     }

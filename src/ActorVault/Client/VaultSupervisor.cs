@@ -571,7 +571,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                     _publicKey = key;
                 }
 
-                _tracker.EndAll(LeaseAuditKind.Revoked, $"the vault's keystore failed ({reset.Reason})");
+                _tracker.EndAll(LeaseEnd.Revoked, $"the vault's keystore failed ({reset.Reason})");
 
                 // Requests the failed keystore held are lost with it: fail them now rather than at their timeout.
                 var lost = new VaultOperationException(VaultError.KeystoreUnavailable, $"The vault's keystore failed and was replaced ({reset.Reason}).");
@@ -587,14 +587,14 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case KeystoreReset:
                 return;
             case LeaseRevoked revoked:
-                if (_tracker.End(revoked.LeaseId, LeaseAuditKind.Revoked, revoked.Reason))
+                if (_tracker.End(revoked.LeaseId, LeaseEnd.Revoked, revoked.Reason))
                 {
                     Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Revoked, revoked.LeaseId, string.Empty, TimeSpan.Zero, revoked.Reason));
                 }
 
                 return;
             case LeaseExpired expired:
-                if (_tracker.End(expired.LeaseId, LeaseAuditKind.Expired, "the vault's deadline passed"))
+                if (_tracker.End(expired.LeaseId, LeaseEnd.Expired, "the vault's deadline passed"))
                 {
                     Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Expired, expired.LeaseId, string.Empty, TimeSpan.Zero, "the vault's deadline passed"));
                 }
