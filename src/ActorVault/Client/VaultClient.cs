@@ -277,48 +277,31 @@ public sealed class VaultClient : IVault
             throw new VaultUnavailableException("The vault session ended before the secret could be opened.", State);
         }
 
+        SecretBuffer buffer = OpenPayload(keys, sealedValue.Nonce, sealedValue.Ciphertext, sealedValue.Tag, Vault.KeystoreActor.SessionAad(name, id), name);
+        _tracker.Track(buffer);
+        return buffer;
+    }
+
+    /// <summary>
+    /// Opens a payload the vault sealed to this session straight into a secret buffer. Malformed or
+    /// inauthentic: <see cref="VaultOperationException"/>; session keys zeroed meanwhile (vault died):
+    /// <see cref="VaultUnavailableException"/>.
+    /// </summary>
+    private SecretBuffer OpenPayload(SessionKeys keys, byte[]? nonce, byte[]? ciphertext, byte[]? tag, byte[] aad, string name)
+    {
+        if (nonce is not { Length: Aead.NonceSize } || tag is not { Length: Aead.TagSize } || ciphertext is not { Length: > 0 })
+        {
+            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault's sealed payload for secret '{name}' is malformed; refused.");
+        }
+
         try
         {
-            return OpenSessionSealed(keys, id, sealedValue);
+            return Aead.TryOpen(keys.PayloadKey, nonce, ciphertext, tag, aad)
+                ?? throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The sealed payload for secret '{name}' failed authentication; refused.");
         }
         catch (ObjectDisposedException)
         {
             throw new VaultUnavailableException("The vault session ended while the secret was being opened.", State);
-        }
-    }
-
-    internal SecretBuffer OpenSessionSealed(SessionKeys keys, Guid requestId, SessionSealed sealedValue)
-    {
-        if (sealedValue.Nonce is not { Length: Aead.NonceSize } || sealedValue.Tag is not { Length: Aead.TagSize } || sealedValue.Ciphertext is not { Length: > 0 })
-        {
-            throw new VaultOperationException(VaultError.SealedPayloadRejected, "The vault's sealed payload is malformed.");
-        }
-
-        SecretBuffer buffer = SecretMemory.Allocate(sealedValue.Ciphertext.Length);
-        bool ok = false;
-        try
-        {
-            bool authentic;
-            using (SecretBuffer.Scope output = buffer.Open())
-            {
-                authentic = Aead.TryDecrypt(keys.PayloadKey, sealedValue.Nonce, sealedValue.Ciphertext, sealedValue.Tag, output.WritableBytes, Vault.KeystoreActor.SessionAad(sealedValue.Name, requestId));
-            }
-
-            if (!authentic)
-            {
-                throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The sealed payload for secret '{sealedValue.Name}' failed authentication; refused.");
-            }
-
-            _tracker.Track(buffer);
-            ok = true;
-            return buffer;
-        }
-        finally
-        {
-            if (!ok)
-            {
-                buffer.Dispose();
-            }
         }
     }
 
@@ -414,9 +397,9 @@ public sealed class VaultClient : IVault
     private async Task<SecretLease> AcquireAsync(string name, TimeSpan ttl, CancellationToken cancellationToken)
     {
         (SessionId session, LeaseGranted granted) = await SendStamped<LeaseGranted>(new AcquireLease(Guid.NewGuid(), name, (long)Math.Ceiling(ttl.TotalMilliseconds)), cancellationToken).ConfigureAwait(false);
-        if (granted.Name != name || granted.Nonce is not { Length: Aead.NonceSize } || granted.Tag is not { Length: Aead.TagSize } || granted.Ciphertext is not { Length: > 0 })
+        if (granted.Name != name)
         {
-            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault's lease of '{granted.Name}' does not match the request for '{name}' or is malformed; refused.");
+            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault's lease of '{granted.Name}' does not match the request for '{name}'; refused.");
         }
 
         if (!SessionKeyRing.For(_system).TryGet(session, out SessionKeys? keys))
@@ -424,38 +407,21 @@ public sealed class VaultClient : IVault
             throw new VaultUnavailableException("The vault session ended before the lease could be opened.", State);
         }
 
-        SecretBuffer buffer = SecretMemory.Allocate(granted.Ciphertext.Length);
-        bool ok = false;
+        SecretBuffer buffer = OpenPayload(keys, granted.Nonce, granted.Ciphertext, granted.Tag, Vault.KeystoreActor.LeaseAad(name, granted.LeaseId), name);
+        SecretLease lease;
         try
         {
-            bool authentic;
-            using (SecretBuffer.Scope output = buffer.Open())
-            {
-                authentic = Aead.TryDecrypt(keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, output.WritableBytes, Vault.KeystoreActor.LeaseAad(name, granted.LeaseId));
-            }
-
-            if (!authentic)
-            {
-                throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The lease payload for secret '{name}' failed authentication; refused.");
-            }
-
-            var lease = new SecretLease(granted.LeaseId, name, DateTimeOffset.UtcNow, ttl, buffer);
-            _tracker.Track(lease);
-            ok = true;
-            Audit(LeaseAuditKind.Granted, lease.Id, name, TimeSpan.Zero, $"ttl {ttl.TotalMilliseconds:0} ms");
-            return lease;
+            lease = new SecretLease(granted.LeaseId, name, DateTimeOffset.UtcNow, ttl, buffer);
         }
-        catch (ObjectDisposedException)
+        catch
         {
-            throw new VaultUnavailableException("The vault session ended while the lease was being opened.", State);
+            buffer.Dispose();
+            throw;
         }
-        finally
-        {
-            if (!ok)
-            {
-                buffer.Dispose();
-            }
-        }
+
+        _tracker.Track(lease);
+        Audit(LeaseAuditKind.Granted, lease.Id, name, TimeSpan.Zero, $"ttl {ttl.TotalMilliseconds:0} ms");
+        return lease;
     }
 
     private void Audit(LeaseAuditKind kind, Guid leaseId, string name, TimeSpan duration, string reason) =>

@@ -48,6 +48,32 @@ internal static class Aead
         }
     }
 
+    /// <summary>
+    /// Decrypts into a new secret buffer of the ciphertext's length; null (nothing kept) when the tag
+    /// does not verify. The one place that opens AES-GCM payloads into secret memory.
+    /// </summary>
+    public static SecretBuffer? TryOpen(SecretBuffer key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> associatedData)
+    {
+        SecretBuffer plaintext = SecretMemory.Allocate(ciphertext.Length);
+        bool authentic = false;
+        try
+        {
+            using (SecretBuffer.Scope output = plaintext.Open())
+            {
+                authentic = TryDecrypt(key, nonce, ciphertext, tag, output.WritableBytes, associatedData);
+            }
+
+            return authentic ? plaintext : null;
+        }
+        finally
+        {
+            if (!authentic)
+            {
+                plaintext.Dispose();
+            }
+        }
+    }
+
     /// <summary>A fresh random AES-256 key, made directly in secret memory.</summary>
     public static SecretBuffer NewKey()
     {

@@ -361,43 +361,13 @@ internal sealed class KeystoreActor : ReceiveActor
     /// <summary>Open (AES-GCM) into secret memory, seal under the session's payload key, zero.</summary>
     internal static SessionSealed SealForSession(SessionKeys keys, Guid requestId, string name, StoredSecret stored)
     {
-        byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
-        byte[] ciphertext = new byte[stored.Ciphertext.Length];
-        byte[] tag = new byte[Aead.TagSize];
-        using (SecretBuffer opened = Open(name, stored))
-        using (SecretBuffer.Scope plain = opened.Open())
-        {
-            Aead.Encrypt(keys.PayloadKey, nonce, plain.Bytes, ciphertext, tag, SessionAad(name, requestId));
-        }
-
+        (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, SessionAad(name, requestId), name, stored);
         return new SessionSealed(requestId, name, nonce, ciphertext, tag);
     }
 
-    internal static SecretBuffer Open(string name, StoredSecret stored)
-    {
-        SecretBuffer plaintext = SecretMemory.Allocate(stored.Ciphertext.Length);
-        bool ok = false;
-        try
-        {
-            using (SecretBuffer.Scope output = plaintext.Open())
-            {
-                if (!Aead.TryDecrypt(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, output.WritableBytes, StoredAad(name)))
-                {
-                    throw new CryptographicException($"Stored secret {SecretNames.Describe(name)} failed authentication; the keystore is corrupt.");
-                }
-            }
-
-            ok = true;
-            return plaintext;
-        }
-        finally
-        {
-            if (!ok)
-            {
-                plaintext.Dispose();
-            }
-        }
-    }
+    internal static SecretBuffer Open(string name, StoredSecret stored) =>
+        Aead.TryOpen(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, StoredAad(name))
+        ?? throw new CryptographicException($"Stored secret {SecretNames.Describe(name)} failed authentication; the keystore is corrupt.");
 
     internal static byte[] StoredAad(string name) => Encoding.UTF8.GetBytes($"actorvault/v1/stored\0{name}");
 
