@@ -48,7 +48,7 @@ public sealed class RogueClientTests : IAsyncLifetime
     public async Task EnvelopeClaimingTheRealSessionButSealedWithAnotherKey_IsRefused()
     {
         // Forge: the real session id (public) in the header, a body sealed under the rogue's key.
-        SessionId real = (await _client.Supervisor.Ask<Client.SupervisorProtocol.Snapshot>(Client.SupervisorProtocol.GetSnapshot.Instance, AnswerTimeout)).Session!.Id;
+        SessionId real = (await _client.Supervisor.Ask<Client.SupervisorProtocol.Snapshot>(Client.SupervisorProtocol.GetSnapshot.Instance, AnswerTimeout)).Session!.Value;
         byte[] body = new ProtocolSerializer((ExtendedActorSystem)_rogue).ToBinary(new OpenForSession(Guid.NewGuid(), "main"));
         byte[] frame = EnvelopeSerializer.Seal(_rogueKeys, LinkDirection.ClientToVault, body);
         real.Write(frame.AsSpan(1, SessionId.Size));

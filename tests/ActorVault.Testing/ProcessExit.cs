@@ -59,9 +59,9 @@ public static unsafe class ProcessExit
     /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; throws if the kernel refuses.</summary>
     public static void Signal(int pid, int signal)
     {
-        if (Libc.kill(pid, signal) != 0)
+        if (!ActorVault.Memory.ProcessSignals.Send(pid, signal))
         {
-            throw new InvalidOperationException($"kill({pid}, {signal}) failed: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+            throw new InvalidOperationException($"kill({pid}, {signal}): no such process");
         }
     }
 

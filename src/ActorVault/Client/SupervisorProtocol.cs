@@ -38,10 +38,7 @@ internal static class SupervisorProtocol
     public sealed record Stopped(string Reason);
 
     /// <summary>The supervisor's view of the vault. <see cref="PublicKey"/> is the vault's RSA public key (SPKI).</summary>
-    public sealed record Snapshot(VaultState State, int VaultPid, byte[] PublicKey, int Restarts, string Reason, SessionTag? Session, string GuardianPath);
-
-    /// <summary>Identifies a session to the facade (to open session-sealed payloads with the right key).</summary>
-    public sealed record SessionTag(SessionId Id);
+    public sealed record Snapshot(VaultState State, int VaultPid, byte[] PublicKey, int Restarts, string Reason, SessionId? Session, string GuardianPath);
 
     // ---- internal to the supervisor ----
     internal sealed class LaunchTick

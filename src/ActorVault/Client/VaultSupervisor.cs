@@ -723,7 +723,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     }
 
     private Snapshot Snapshot() =>
-        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys is null ? null : new SessionTag(_keys.Id), _guardianPath);
+        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys?.Id, _guardianPath);
 
     private sealed record Pending(IActorRef ReplyTo, IVaultRequest Request);
 }

@@ -84,7 +84,7 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var record = new LeaseRecord(Guid.NewGuid(), acquire.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(acquire.TtlMs), Granted: false, command.ReplyTo);
+        var record = new LeaseRecord(Guid.NewGuid(), acquire.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(acquire.TtlMs), command.ReplyTo);
         _leases[record.Id] = record;
         Timers.StartSingleTimer(record.Id, new LeaseDeadline(record.Id), record.Ttl);
         command.Keystore.Tell(new OpenForLease(acquire, record.Id, acquire.TtlMs, command.ReplyTo, Self));
@@ -105,7 +105,6 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
             return;
         }
 
-        _leases[opened.LeaseId] = record with { Granted = true };
         Audit(LeaseAuditKind.Granted, record, $"ttl {record.Ttl.TotalMilliseconds:0} ms", TimeSpan.Zero);
     }
 
@@ -155,7 +154,7 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         }
     }
 
-    private sealed record LeaseRecord(Guid Id, string Name, TimeSpan GrantedAt, TimeSpan Ttl, bool Granted, IActorRef Client);
+    private sealed record LeaseRecord(Guid Id, string Name, TimeSpan GrantedAt, TimeSpan Ttl, IActorRef Client);
 
     private sealed record LeaseDeadline(Guid LeaseId);
 }

@@ -73,14 +73,15 @@ public static class VaultHost
             return ExitStartupFailed;
         }
 
+        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
+
         // The keypair is made while the actor system starts (after the secure heap init: its private
         // numbers live there); the first keystore takes it.
-        int keyBits = rsaBits ?? ActorVaultConfig.Vault.GetInt("actorvault.keystore.rsa-bits", 2048);
+        int keyBits = config.GetInt("actorvault.keystore.rsa-bits", 2048);
         Task<System.Security.Cryptography.RSA> firstKey = VaultSettings.SupportedRsaBits.Contains(keyBits)
             ? Task.Run(() => KeystoreActor.NewKeypair(keyBits))
             : Task.FromException<System.Security.Cryptography.RSA>(new ArgumentException($"RSA key size {keyBits} is not supported."));
 
-        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
         VaultSettings settings;
         ActorSystem system;
         try
