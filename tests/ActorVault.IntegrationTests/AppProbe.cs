@@ -37,6 +37,15 @@ internal sealed class AppProbe : IDisposable
     public static string Text(string line, string name) =>
         line.Split(' ').First(t => t.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
 
+    /// <summary>Hands the probe (started with <c>--unlock stdin</c>) its secret line and waits until the vault holds it.</summary>
+    public string Unlock(ReadOnlySpan<byte> secret)
+    {
+        Process.StandardInput.BaseStream.Write(secret);
+        Process.StandardInput.BaseStream.Write("\n"u8);
+        Process.StandardInput.BaseStream.Flush();
+        return Process.WaitForLine("UNLOCKED ");
+    }
+
     /// <summary>Sends a command and waits for its answer line (an ERROR line instead fails the wait).</summary>
     public string Command(string command, string expect)
     {

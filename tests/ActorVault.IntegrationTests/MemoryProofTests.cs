@@ -15,9 +15,7 @@ public sealed class MemoryProofTests
     {
         SecretPattern secret = SecretPattern.Create(40);
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
-        app.Process.StandardInput.BaseStream.Flush();
-        app.Process.WaitForLine("UNLOCKED length=40");
+        Assert.StartsWith("UNLOCKED length=40", app.Unlock(secret.Utf8), StringComparison.Ordinal);
 
         string status = app.Command("status", "STATUS ");
         Assert.Contains("state=Unlocked", status, StringComparison.Ordinal);
@@ -46,9 +44,7 @@ public sealed class MemoryProofTests
         SecretPattern secret = SecretPattern.Create(40);
         string expected = Convert.ToHexString(SHA256.HashData(secret.Utf8));
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
-        app.Process.StandardInput.BaseStream.Flush();
-        app.Process.WaitForLine("UNLOCKED length=40");
+        Assert.StartsWith("UNLOCKED length=40", app.Unlock(secret.Utf8), StringComparison.Ordinal);
 
         string sequential = app.Command("lease-seq 200", "LEASED ");
         Assert.Equal((200, 1, expected), (AppProbe.Field(sequential, "n"), AppProbe.Field(sequential, "distinct"), AppProbe.Text(sequential, "sha256")));
@@ -125,9 +121,7 @@ public sealed class MemoryProofTests
         // Proves the scans above can fail: the same setup, plus the mistake ActorVault exists to prevent.
         SecretPattern secret = SecretPattern.Create(40);
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
-        app.Process.StandardInput.BaseStream.Flush();
-        app.Process.WaitForLine("UNLOCKED ");
+        app.Unlock(secret.Utf8);
         app.Command("leak main", "LEAKED");
 
         ScanResult appScan = MemoryScanner.Scan(app.AppPid, secret);

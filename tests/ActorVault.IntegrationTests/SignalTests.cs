@@ -31,9 +31,7 @@ public sealed class SignalTests
     public void Application_SignalWhileIdle_BothProcessesGoneWithin5s_NoOrphan(int signal, string name)
     {
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.Write("idle secret\n");
-        app.Process.StandardInput.Flush();
-        app.Process.WaitForLine("UNLOCKED ");
+        app.Unlock("idle secret"u8);
 
         ProcessExit.Signal(app.AppPid, signal);
 
@@ -47,9 +45,7 @@ public sealed class SignalTests
     public void Application_SignalWith16LeasesInFlight_EveryCallerGetsAClearException_NoOrphan(int signal, string name)
     {
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.Write("busy secret\n");
-        app.Process.StandardInput.Flush();
-        app.Process.WaitForLine("UNLOCKED ");
+        app.Unlock("busy secret"u8);
         app.Command("lease-hold 16", "HOLDING 16");
 
         ProcessExit.Signal(app.AppPid, signal);
@@ -68,9 +64,7 @@ public sealed class SignalTests
         SecretPattern secret = SecretPattern.Create(40);
         string path = Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe");
         using AppProbe app = AppProbe.Attach(ChildProcess.Start(path, ["--backing", "locked", "--unlock", "stdin"], new Dictionary<string, string?> { ["ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN"] = "1" }));
-        app.Process.StandardInput.BaseStream.Write([.. secret.Utf8, (byte)'\n']);
-        app.Process.StandardInput.BaseStream.Flush();
-        app.Process.WaitForLine("UNLOCKED ");
+        app.Unlock(secret.Utf8);
         app.Command("lease-hold 1", "HOLDING 1");
 
         // Control: a live lease in locked (not memfd_secret) memory is visible to root.
@@ -90,9 +84,7 @@ public sealed class SignalTests
     public void Application_UnhandledException_WipesBeforeDying_VaultFollows()
     {
         using AppProbe app = AppProbe.Start("--unlock", "stdin");
-        app.Process.StandardInput.Write("crash secret\n");
-        app.Process.StandardInput.Flush();
-        app.Process.WaitForLine("UNLOCKED ");
+        app.Unlock("crash secret"u8);
         app.Command("lease-hold 2", "HOLDING 2");
 
         app.Process.StandardInput.WriteLine("crash");
