@@ -1,4 +1,7 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using ActorVault.Memory.Readers;
+using ActorVault.Standalone;
 
 namespace ActorVault.Host;
 
@@ -7,50 +10,32 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        string command = args.Length > 0 ? args[0] : "--help";
+        // The vault child parses its own few arguments: it starts lean, without the command-line library.
+        if (args.Length > 0 && args[0] == "vault")
+        {
+            return ActorVault.Vault.VaultHost.Run(args[1..]);
+        }
+
+        RootCommand root = Cli.Build();
+        ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parsed.Errors.Count > 0)
+        {
+            string command = parsed.CommandResult.Command == root ? string.Empty : $" {parsed.CommandResult.Command.Name}";
+            // One line: an unknown word says more than "required command was not provided".
+            ParseError error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            Console.Error.WriteLine($"actorvault: {error.Message.TrimEnd('.')}. Run 'actorvault{command} --help'.");
+            return Cli.UsageError;
+        }
+
         try
         {
-            return command switch
-            {
-                "demo" => await DemoCommand.RunAsync(args[1..]),
-                "vault" => ActorVault.Vault.VaultHost.Run(args[1..]),
-                "--help" or "-h" or "help" => Help(),
-                _ => Unknown(command),
-            };
+            // The vault client and the commands handle signals themselves (zeroing first).
+            return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
         }
-        catch (SecretInputException e)
+        catch (Exception e) when (Cli.Describe(e) is { } message)
         {
-            Console.Error.WriteLine($"actorvault: {e.Message}");
-            return 1;
+            Console.Error.WriteLine($"actorvault: {message}");
+            return e is ArgumentException ? Cli.UsageError : Cli.Failure;
         }
-        catch (Exception e) when (e is VaultStartupException or VaultUnavailableException or VaultOperationException or ArgumentException)
-        {
-            Console.Error.WriteLine($"actorvault: {e.Message}");
-            return e is ArgumentException ? 2 : 1;
-        }
-    }
-
-    private static int Help()
-    {
-        Console.WriteLine("""
-            actorvault — keeps a password where memory dumps, swap, logs and other processes cannot reach it.
-
-            Usage:
-              actorvault demo [--backing auto|memfd|locked]
-                  Starts the vault child process, reads a password (the vault reads the terminal with
-                  echo off; or this process reads stdin when it is not a terminal), unlocks a demo
-                  wallet inside a lease, and reports what protects the password.
-              actorvault vault [--rsa-bits N] [--secure-heap BYTES]
-                  The vault child process. Started by the application (VaultClient), which writes a
-                  bootstrap secret to its stdin; not meant to be run by hand.
-              actorvault --help
-            """);
-        return 0;
-    }
-
-    private static int Unknown(string command)
-    {
-        Console.Error.WriteLine($"actorvault: unknown command '{command}'. Run 'actorvault --help'.");
-        return 2;
     }
 }

@@ -18,6 +18,9 @@ public static unsafe class SecretReaders
     /// <summary>True when standard input is a terminal.</summary>
     public static bool StandardInputIsTerminal => Libc.isatty(0) == 1;
 
+    /// <summary>True when descriptor <paramref name="fd"/> is a terminal (for example 2, to show progress).</summary>
+    public static bool IsTerminal(int fd) => Libc.isatty(fd) == 1;
+
     /// <summary>
     /// Reads from the terminal (echo off) when standard input is a terminal, otherwise from standard
     /// input (a pipe or a file): what a command-line tool asking for a password should do.

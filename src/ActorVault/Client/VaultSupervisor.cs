@@ -677,7 +677,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         FailQueued(failure);
     }
 
-    private static Exception ToException(RequestFailed failed) => failed.Code switch
+    internal static Exception ToException(RequestFailed failed) => failed.Code switch
     {
         VaultErrorCode.SecretInput => new SecretInputException((SecretInputError)failed.InputError, failed.Message),
         VaultErrorCode.SecretNotFound => new VaultOperationException(VaultError.SecretNotFound, failed.Message),

@@ -25,6 +25,10 @@ internal static class ActorVaultConfig
     public static Config ForLink(Config overrides) =>
         Loopback.WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
 
+    /// <summary>The standalone host's client-facing system (<c>actorvault serve</c>); loopback on top, as for the others.</summary>
+    public static Config ForHost(Config overrides) =>
+        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-host.conf")).WithFallback(Common.Value);
+
     /// <summary>Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice.</summary>
     private static Config Loopback => ConfigurationFactory.ParseString(
         """

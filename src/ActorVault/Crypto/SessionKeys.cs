@@ -89,6 +89,53 @@ internal sealed class SessionKeys : IDisposable
         }
     }
 
+    private static readonly byte[] HostSalt = Encoding.ASCII.GetBytes("actorvault/v1/host-client");
+
+    /// <summary>
+    /// The keys of one client session of the standalone host: HKDF-SHA256 of the host's client key,
+    /// with the session id in the info, so every client (and every run of a client) has its own keys
+    /// and counters, and a host can derive them from the id in a frame's header without a handshake.
+    /// </summary>
+    public static SessionKeys DeriveHostSession(SecretBuffer clientKey, SessionId id)
+    {
+        ArgumentNullException.ThrowIfNull(clientKey);
+        if (clientKey.Length != BootstrapSize)
+        {
+            throw new ArgumentException($"A host client key is {BootstrapSize} bytes, not {clientKey.Length}.", nameof(clientKey));
+        }
+
+        Span<byte> envelopeInfo = stackalloc byte[EnvelopeInfo.Length + SessionId.Size];
+        Span<byte> payloadInfo = stackalloc byte[PayloadInfo.Length + SessionId.Size];
+        EnvelopeInfo.CopyTo(envelopeInfo);
+        PayloadInfo.CopyTo(payloadInfo);
+        id.Write(envelopeInfo[EnvelopeInfo.Length..]);
+        id.Write(payloadInfo[PayloadInfo.Length..]);
+        SecretBuffer envelope = SecretMemory.Allocate(Aead.KeySize);
+        SecretBuffer payload = SecretMemory.Allocate(Aead.KeySize);
+        try
+        {
+            using (SecretBuffer.Scope ikm = clientKey.Open())
+            using (SecretBuffer.Scope e = envelope.Open())
+            using (SecretBuffer.Scope p = payload.Open())
+            {
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, e.WritableBytes, HostSalt, envelopeInfo);
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, p.WritableBytes, HostSalt, payloadInfo);
+            }
+
+            return new SessionKeys(id, envelope, payload);
+        }
+        catch
+        {
+            envelope.Dispose();
+            payload.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A new client session id: milliseconds since the Unix epoch (so a host can refuse stale ids), then 64 random bits.</summary>
+    public static SessionId NewHostSessionId(DateTimeOffset now) =>
+        new((ulong)now.ToUnixTimeMilliseconds(), BinaryPrimitives.ReadUInt64BigEndian(RandomNumberGenerator.GetBytes(8)));
+
     /// <summary>The next send counter of this side (never reused within a session).</summary>
     public ulong NextCounter() => (ulong)Interlocked.Increment(ref _sendCounter);
 
