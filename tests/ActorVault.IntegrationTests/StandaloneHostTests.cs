@@ -1,0 +1,327 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ActorVault.Testing;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>
+/// The standalone host driven through the real <c>actorvault</c> executable: serve → exec → status →
+/// lock → unlock → stop, the info file's permissions, foreign keys refused, bytes handed over by digest,
+/// and memory scans of the host and its vault after exec.
+/// </summary>
+public sealed class StandaloneHostTests
+{
+    internal static string Executable => Path.Combine(AppContext.BaseDirectory, "ActorVault.Host");
+
+    [Fact]
+    public void Serve_Exec_Status_Lock_Unlock_Stop_FullCycle()
+    {
+        using var host = ServedHost.Start("first secret ✓ with UTF-8");
+
+        (int code, string stdout, string stderr) = host.Cli("exec", "--", "sha256sum");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith(Sha256("first secret ✓ with UTF-8"), stdout, StringComparison.Ordinal);
+
+        (code, stdout, stderr) = host.Cli("status", "--json");
+        Assert.True(code == 0, stderr);
+        using (JsonDocument status = JsonDocument.Parse(stdout))
+        {
+            JsonElement root = status.RootElement;
+            Assert.Equal(host.Pid, root.GetProperty("hostPid").GetInt32());
+            Assert.Equal(host.VaultPid, root.GetProperty("vaultPid").GetInt32());
+            Assert.Equal("Unlocked", root.GetProperty("state").GetString());
+            Assert.Equal("password", root.GetProperty("secrets")[0].GetProperty("name").GetString());
+            Assert.Equal("unlocked", root.GetProperty("secrets")[0].GetProperty("state").GetString());
+            Assert.True(root.GetProperty("leasesGranted").GetInt64() >= 1);
+            Assert.True(root.GetProperty("lockedBytes").GetInt64() > 0);
+            Assert.True(root.GetProperty("secureHeapUsedBytes").GetInt64() > 0);
+            Assert.True(root.GetProperty("hardened").GetBoolean());
+        }
+
+        (code, stdout, _) = host.Cli("status");
+        Assert.Equal(0, code);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"pid {host.VaultPid}, Unlocked"), stdout, StringComparison.Ordinal);
+
+        (code, _, stderr) = host.Cli("lock");
+        Assert.Equal(0, code);
+        Assert.Contains("locked", stderr, StringComparison.Ordinal);
+
+        (code, stdout, stderr) = host.Cli("exec", "--", "sha256sum");
+        Assert.Equal(125, code);
+        Assert.Contains("locked", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+
+        (code, _, stderr) = host.Cli(["unlock"], "second secret\n");
+        Assert.True(code == 0, stderr);
+        (code, stdout, _) = host.Cli("exec", "--", "sha256sum");
+        Assert.Equal(0, code);
+        Assert.StartsWith(Sha256("second secret"), stdout, StringComparison.Ordinal);
+
+        (code, _, stderr) = host.Cli("stop");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(0, host.Process.WaitForExit());
+        Assert.False(ProcessExit.IsRunning(host.VaultPid), "the vault child outlived the host");
+        Assert.False(File.Exists(host.InfoFile), "the info file outlived the host");
+    }
+
+    [Fact]
+    public void Exec_OnDescriptor3_PassesExactBytes_AndReturnsTheCommandsExitCode()
+    {
+        using var host = ServedHost.Start("fd three secret");
+
+        (int code, string stdout, string stderr) = host.Cli("exec", "--fd", "3", "--", "sh", "-c", "sha256sum <&3; exit 7");
+        Assert.True(code == 7, stderr);
+        Assert.StartsWith(Sha256("fd three secret"), stdout, StringComparison.Ordinal);
+
+        (code, _, stderr) = host.Cli("exec", "--", "actorvault-no-such-command");
+        Assert.Equal(127, code);
+        Assert.Contains("not found", stderr, StringComparison.Ordinal);
+
+        // The command's stdin is the secret followed by end of input, nothing else.
+        (code, stdout, _) = host.Cli("exec", "--", "wc", "-c");
+        Assert.Equal(0, code);
+        Assert.Equal("15", stdout.Trim());
+    }
+
+    [Fact]
+    public void InfoFile_IsPrivate_AndAClientRefusesOneOthersCanRead()
+    {
+        using var host = ServedHost.Start("permissions secret");
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(host.InfoFile));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(host.InfoFile)!));
+        Assert.DoesNotContain("permissions secret", File.ReadAllText(host.InfoFile), StringComparison.Ordinal);
+
+        File.SetUnixFileMode(host.InfoFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        (int code, _, string stderr) = host.Cli("status");
+        Assert.Equal(1, code);
+        Assert.Contains("accessible by others", stderr, StringComparison.Ordinal);
+
+        File.SetUnixFileMode(host.InfoFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        (code, _, _) = host.Cli("status");
+        Assert.Equal(0, code);
+    }
+
+    [Fact]
+    public void Serve_RefusesADirectoryWritableByOthers()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-open-").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0x1FF); // 0777
+            using ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", Path.Combine(dir, "host.info")]);
+            serve.StandardInput.Write("x\n");
+            serve.StandardInput.Close();
+            Assert.Equal(1, serve.WaitForExit());
+            Assert.Contains("writable by others", serve.StandardError, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "host.info")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AClientWithAnotherKey_IsRefused_AndTheRightfulClientKeepsLeasing()
+    {
+        using var host = ServedHost.Start("rightful secret");
+        string forged = Path.Combine(host.Directory, "forged.info");
+        string[] lines = File.ReadAllLines(host.InfoFile);
+        string[] copy = [.. lines.Select(l => l.StartsWith("key=", StringComparison.Ordinal) ? "key=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : l)];
+        File.WriteAllLines(forged, copy);
+        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        foreach (string[] command in new[] { new[] { "status" }, ["exec", "--", "cat"], ["lock"], ["stop"] })
+        {
+            (int code, string stdout, string stderr) = host.Cli([command[0], "--info-file", forged, .. command[1..]]);
+            Assert.NotEqual(0, code);
+            Assert.Contains("refused this client", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("rightful", stdout, StringComparison.Ordinal);
+        }
+
+        host.Serve.WaitForError("Audit: refused a message");
+        Assert.True(ProcessExit.IsRunning(host.Pid), "a refused client stopped the host");
+        (int ok, string digest, _) = host.Cli("exec", "--", "sha256sum");
+        Assert.Equal(0, ok);
+        Assert.StartsWith(Sha256("rightful secret"), digest, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoHost_StaleInfoFile_AndASecondServe_AreClearErrors()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-none-").FullName;
+        try
+        {
+            (int code, _, string stderr) = ServedHost.Run(["status", "--info-file", Path.Combine(dir, "host.info")]);
+            Assert.Equal(1, code);
+            Assert.Contains("No actorvault host", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        using var host = ServedHost.Start("only one host");
+        using ChildProcess second = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", host.InfoFile]);
+        second.StandardInput.Write("x\n");
+        second.StandardInput.Close();
+        Assert.Equal(1, second.WaitForExit());
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"Another actorvault host (pid {host.Pid})"), second.StandardError, StringComparison.Ordinal);
+
+        // The host dies without cleaning up: clients say so; a new serve replaces the stale file.
+        host.Kill();
+        (int stale, _, string message) = host.Cli("status");
+        Assert.Equal(1, stale);
+        Assert.Contains("is not running", message, StringComparison.Ordinal);
+        using var next = ServedHost.Start("the next host", host.InfoFile);
+        (int ok, string digest, _) = next.Cli("exec", "--", "sha256sum");
+        Assert.Equal(0, ok);
+        Assert.StartsWith(Sha256("the next host"), digest, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(15)]
+    [InlineData(2)]
+    public void Serve_Signal_ShredsTheInfoFile_StopsTheVault_Exits128PlusN(int signal)
+    {
+        using var host = ServedHost.Start("signal secret");
+        ProcessExit.Signal(host.Pid, signal);
+        Assert.Equal(128 + signal, host.Process.WaitForExit());
+        Assert.False(File.Exists(host.InfoFile));
+        Assert.True(ProcessExit.Wait(host.VaultPid, TimeSpan.FromSeconds(10)) is not null, "the vault outlived its host");
+    }
+
+    [Fact]
+    public void BadArguments_AreOneLineAndExit2()
+    {
+        foreach (string[] args in new[] { new[] { "exec" }, ["exec", "--fd", "-1", "--", "cat"], ["serve", "--password-fd", "1"], ["unlock", "--password-stdin", "--password-file", "x"], ["lock", "--secret", "bad name!"], ["frobnicate"] })
+        {
+            (int code, string stdout, string stderr) = ServedHost.Run(args);
+            Assert.Equal(2, code);
+            Assert.Single(stderr.Trim().Split('\n'));
+            Assert.StartsWith("actorvault: ", stderr, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout);
+        }
+
+        foreach (string command in new[] { "serve", "exec", "status", "unlock", "lock", "stop", "demo" })
+        {
+            (int code, string stdout, _) = ServedHost.Run([command, "--help"]);
+            Assert.Equal(0, code);
+            Assert.Contains("Usage:", stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [RootFact]
+    public void Exec_LeavesNoCopyInTheHostOrItsVault()
+    {
+        SecretPattern secret = SecretPattern.Create();
+        using var host = ServedHost.Start(secret.Text);
+        for (int i = 0; i < 5; i++)
+        {
+            (int code, string stdout, string stderr) = host.Cli("exec", "--", "sha256sum");
+            Assert.True(code == 0, stderr);
+            Assert.StartsWith(Sha256(secret.Text), stdout, StringComparison.Ordinal);
+        }
+
+        (int unlocked, _, _) = host.Cli(["unlock", "--secret", "second"], secret.Text + "\n");
+        Assert.Equal(0, unlocked);
+
+        ScanResult hostScan = MemoryScanner.Scan(host.Pid, secret);
+        ScanResult vaultScan = MemoryScanner.Scan(host.VaultPid, secret);
+        Assert.True(hostScan.BytesScanned > 0 && vaultScan.BytesScanned > 0);
+        Assert.True(hostScan.Total == 0, $"host: {hostScan}");
+        Assert.True(vaultScan.Total == 0, $"vault: {vaultScan}");
+    }
+
+    internal static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>A running <c>actorvault serve</c> with its secret given on stdin and its info file in a private temp directory.</summary>
+    internal sealed class ServedHost : IDisposable
+    {
+        private readonly bool _ownsDirectory;
+
+        private ServedHost(ChildProcess serve, string infoFile, bool ownsDirectory)
+        {
+            Serve = serve;
+            InfoFile = infoFile;
+            _ownsDirectory = ownsDirectory;
+            string ready = serve.WaitForLine("ACTORVAULT-HOST-READY");
+            Pid = int.Parse(Field(ready, "pid"), CultureInfo.InvariantCulture);
+            VaultPid = int.Parse(Field(ready, "vault"), CultureInfo.InvariantCulture);
+            Assert.Equal(infoFile, Field(ready, "info"));
+        }
+
+        public ChildProcess Serve { get; }
+
+        public ChildProcess Process => Serve;
+
+        public string InfoFile { get; }
+
+        public string Directory => Path.GetDirectoryName(InfoFile)!;
+
+        public int Pid { get; }
+
+        public int VaultPid { get; }
+
+        public static ServedHost Start(string secret, string? infoFile = null)
+        {
+            bool owns = infoFile is null;
+            infoFile ??= Path.Combine(System.IO.Directory.CreateTempSubdirectory("actorvault-host-").FullName, "host.info");
+            ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", infoFile]);
+            serve.StandardInput.Write(secret + "\n");
+            serve.StandardInput.Close();
+            return new ServedHost(serve, infoFile, owns);
+        }
+
+        /// <summary>Runs <c>actorvault ARGS</c> to its end; stdin gets <paramref name="input"/> (then end of input).</summary>
+        public static (int Code, string Stdout, string Stderr) Run(string[] args, string input = "")
+        {
+            using ChildProcess cli = ChildProcess.Start(Executable, args);
+            cli.StandardInput.Write(input);
+            cli.StandardInput.Close();
+            int code = cli.WaitForExit();
+            return (code, string.Join('\n', cli.Lines), cli.StandardError);
+        }
+
+        public (int Code, string Stdout, string Stderr) Cli(params string[] args) => Cli(args, string.Empty);
+
+        public (int Code, string Stdout, string Stderr) Cli(string[] args, string input) =>
+            Run(args.Contains("--info-file") || args.Contains("--help") ? args : [args[0], "--info-file", InfoFile, .. args[1..]], input);
+
+        public void Kill()
+        {
+            ProcessExit.Signal(Pid, 9);
+            Serve.WaitForExit();
+            Assert.True(ProcessExit.Wait(VaultPid, TimeSpan.FromSeconds(10)) is not null, "the vault outlived its killed host");
+        }
+
+        public void Dispose()
+        {
+            if (ProcessExit.IsRunning(Pid))
+            {
+                ProcessExit.Signal(Pid, 9);
+            }
+
+            Serve.Dispose();
+            if (_ownsDirectory)
+            {
+                try
+                {
+                    System.IO.Directory.Delete(Directory, recursive: true);
+                }
+                catch (DirectoryNotFoundException)
+                {
+                }
+            }
+        }
+
+        private static string Field(string line, string name)
+        {
+            string token = line.Split(' ').Single(t => t.StartsWith(name + "=", StringComparison.Ordinal));
+            return token[(name.Length + 1)..];
+        }
+    }
+}
