@@ -84,7 +84,7 @@ internal static class Cli
         var fd = new Option<int>("--fd") { Description = "Descriptor of CMD that carries the secret (0 = its standard input).", DefaultValueFactory = _ => 0 };
         fd.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() is < 0 or > 1023)
+            if (ValueOrDefault<int>(r) is < 0 or > 1023)
             {
                 r.AddError("--fd must be 0–1023");
             }
@@ -224,12 +224,25 @@ internal static class Cli
         }
     }
 
+    /// <summary>An option's value inside a validator; default when it does not convert (that error is reported by itself).</summary>
+    internal static T? ValueOrDefault<T>(System.CommandLine.Parsing.OptionResult result)
+    {
+        try
+        {
+            return result.GetValueOrDefault<T>();
+        }
+        catch (InvalidOperationException)
+        {
+            return default;
+        }
+    }
+
     private static Option<string> SecretOption()
     {
         var secret = new Option<string>("--secret") { Description = "Name of the secret.", DefaultValueFactory = _ => VaultClient.DefaultSecretName };
         secret.Validators.Add(r =>
         {
-            if (!Vault.SecretNames.IsValid(r.GetValueOrDefault<string>()))
+            if (!Vault.SecretNames.IsValid(ValueOrDefault<string>(r)))
             {
                 r.AddError($"--secret must be 1–{Vault.SecretNames.MaxLength} characters of A–Z, a–z, 0–9, '.', '_', '-'");
             }

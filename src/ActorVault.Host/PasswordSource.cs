@@ -63,14 +63,15 @@ internal sealed class PasswordSource
         command.Options.Add(_confirm);
         _fd.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int?>() is < 3)
+            if (Cli.ValueOrDefault<int?>(r) is < 3)
             {
                 r.AddError("--password-fd must be 3 or higher (0–2 are the terminal's; use --password-stdin for stdin)");
             }
         });
         command.Validators.Add(r =>
         {
-            int given = (r.GetValue(_stdin) ? 1 : 0) + (r.GetValue(_fd) is null ? 0 : 1) + (r.GetValue(_file) is null ? 0 : 1) + (r.GetValue(_credential) is null ? 0 : 1);
+            // Which options were given (not their values: one that does not convert is reported on its own).
+            int given = new Option[] { _stdin, _fd, _file, _credential }.Count(o => r.GetResult(o) is { Implicit: false });
             if (given > 1)
             {
                 r.AddError("give at most one of --password-stdin, --password-fd, --password-file, --password-credential");

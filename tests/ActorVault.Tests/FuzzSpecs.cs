@@ -5,6 +5,7 @@ using ActorVault.Memory;
 using ActorVault.Memory.Readers;
 using ActorVault.Protocol;
 using ActorVault.Serialization;
+using ActorVault.Standalone;
 using Xunit.Abstractions;
 
 namespace ActorVault.Tests;
@@ -174,6 +175,128 @@ public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
         }
 
         _output.WriteLine($"seed {Seed + 4}: {cases} bootstrap streams: {read} read exactly, {refused} clear errors");
+    }
+
+    [Fact]
+    public void HostInfoFile_Mutated_ParsesToAValidInfoOrAClearError()
+    {
+        var random = new Random(Seed + 5);
+        byte[] key = new byte[32];
+        random.NextBytes(key);
+        byte[] valid = System.Text.Encoding.ASCII.GetBytes(
+            $"{HostInfoFile.Magic}\naddress={HostInfoFile.AddressPrefix}41234\npid=4321\nkey={Convert.ToHexStringLower(key)}\n");
+
+        using (HostInfo info = HostInfoFile.Parse(valid, "valid"))
+        {
+            Assert.Equal($"{HostInfoFile.AddressPrefix}41234", info.Address);
+            Assert.Equal(4321, info.HostPid);
+            Assert.True(info.ClientKey.Use(bytes => bytes.SequenceEqual(key)));
+        }
+
+        int parsed = 0, refused = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            byte[] input = random.Next(4) switch
+            {
+                0 => Mutate(valid, random),
+                1 => FlipBits(valid, random),
+                2 => Lines(valid, random),
+                _ => Random(random, random.Next(0, 5000)),
+            };
+            try
+            {
+                using HostInfo info = HostInfoFile.Parse(input, "fuzz");
+                Assert.StartsWith(HostInfoFile.AddressPrefix, info.Address, StringComparison.Ordinal);
+                Assert.True(info.HostPid > 0);
+                Assert.Equal(32, info.ClientKey.Length);
+                parsed++;
+            }
+            catch (HostConnectionException e)
+            {
+                Assert.Contains("is not an actorvault host info file", e.Message, StringComparison.Ordinal);
+                refused++;
+            }
+        }
+
+        Assert.Equal(Cases, parsed + refused);
+        Assert.True(refused > 0);
+        _output.WriteLine($"seed {Seed + 5}: {Cases} info files: {parsed} parsed (valid fields), {refused} clear errors, 0 other exceptions");
+    }
+
+    [Fact]
+    public void CommandLine_RandomArguments_ParseOrGiveErrors_NeverThrow()
+    {
+        var random = new Random(Seed + 6);
+        string[] vocabulary =
+        [
+            "serve", "exec", "status", "unlock", "lock", "stop", "demo", "vault", "--", "-", "--secret", "--fd", "--ttl", "--json",
+            "--info-file", "--password-stdin", "--password-fd", "--password-file", "--password-credential", "--no-unlock",
+            "--confirm", "--rsa-bits", "--backing", "--help", "-h", "-?", "--version", "@response", "0", "3", "-1", "1024",
+            "99999999999", "password", "bad name!", "", " ", "\0", "é", "😀", "sh", "-c", "cat", "=", "--fd=3", "--secret=",
+        ];
+        System.CommandLine.RootCommand root = ActorVault.Host.Cli.Build();
+        int ok = 0, errors = 0;
+        for (int i = 0; i < Cases; i++)
+        {
+            string[] args = new string[random.Next(0, 9)];
+            for (int j = 0; j < args.Length; j++)
+            {
+                args[j] = random.Next(6) == 0 ? RandomText(random) : vocabulary[random.Next(vocabulary.Length)];
+            }
+
+            System.CommandLine.ParseResult result = root.Parse(args, new System.CommandLine.ParserConfiguration { ResponseFileTokenReplacer = null });
+            if (result.Errors.Count > 0)
+            {
+                Assert.All(result.Errors, e => Assert.False(string.IsNullOrWhiteSpace(e.Message)));
+                errors++;
+            }
+            else
+            {
+                ok++;
+            }
+        }
+
+        Assert.True(errors > 0 && ok > 0);
+        _output.WriteLine($"seed {Seed + 6}: {Cases} command lines: {ok} well formed, {errors} with errors, 0 exceptions");
+    }
+
+    private static byte[] Lines(byte[] valid, Random random)
+    {
+        // Reorder, duplicate or drop whole lines.
+        var lines = System.Text.Encoding.ASCII.GetString(valid).Split('\n').ToList();
+        switch (random.Next(3))
+        {
+            case 0:
+                lines.Insert(random.Next(lines.Count), lines[random.Next(lines.Count)]);
+                break;
+            case 1:
+                lines.RemoveAt(random.Next(lines.Count));
+                break;
+            default:
+                int a = random.Next(lines.Count), b = random.Next(lines.Count);
+                (lines[a], lines[b]) = (lines[b], lines[a]);
+                break;
+        }
+
+        return System.Text.Encoding.ASCII.GetBytes(string.Join('\n', lines));
+    }
+
+    private static byte[] Random(Random random, int length)
+    {
+        byte[] bytes = new byte[length];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
+    private static string RandomText(Random random)
+    {
+        char[] chars = new char[random.Next(0, 12)];
+        for (int i = 0; i < chars.Length; i++)
+        {
+            chars[i] = (char)random.Next(1, 0x3000);
+        }
+
+        return new string(chars);
     }
 
     protected override void AfterAll()
