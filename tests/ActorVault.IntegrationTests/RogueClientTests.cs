@@ -163,6 +163,72 @@ public sealed class RogueClientTests : IAsyncLifetime
         Assert.True(threadsAfter <= threadsBefore + 8, $"vault threads {threadsBefore} -> {threadsAfter}");
     }
 
+    [Fact]
+    public async Task Flood_OfConnections_LeavesThreadsAndMemoryBounded_AndTheApplicationLeasing()
+    {
+        int port = int.Parse(_client.GuardianPath.Split(':')[2].Split('/')[0], System.Globalization.CultureInfo.InvariantCulture);
+        int threadsBefore = Threads(_client.VaultPid);
+        long rssBefore = RssKiB(_client.VaultPid);
+        Task<int> legitimate = LegitimateLoop();
+
+        // 400 sockets, in waves: garbage, absurd length prefixes, half-written frames, or nothing at all.
+        var sockets = new List<System.Net.Sockets.Socket>();
+        var random = new Random(7);
+        try
+        {
+            for (int i = 0; i < 400; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                sockets.Add(socket);
+                byte[] payload = (i % 4) switch
+                {
+                    0 => RandomBytes(random, random.Next(1, 4096)),
+                    1 => [0x7f, 0xff, 0xff, 0xff, 1, 2, 3],          // claims a 2 GiB frame
+                    2 => [0x00, 0x00, 0x10, 0x00, .. RandomBytes(random, 100)], // claims 4 KiB, sends 100 bytes
+                    _ => [],                                           // connects and stays silent
+                };
+                if (payload.Length > 0)
+                {
+                    try
+                    {
+                        await socket.SendAsync(payload);
+                    }
+                    catch (System.Net.Sockets.SocketException)
+                    {
+                        // the vault may already have closed a connection it judged malformed
+                    }
+                }
+            }
+
+            Assert.True(await legitimate > 0);
+            await AssertStillServing("400 hostile connections held open");
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await AssertStillServing("400 hostile connections, closed");
+        int threadsAfter = Threads(_client.VaultPid);
+        long rssAfter = RssKiB(_client.VaultPid);
+        Assert.True(threadsAfter <= threadsBefore + 8, $"vault threads {threadsBefore} -> {threadsAfter}");
+        Assert.True(rssAfter - rssBefore < 64 * 1024, $"vault RSS {rssBefore} KiB -> {rssAfter} KiB");
+    }
+
+    private static byte[] RandomBytes(Random random, int length)
+    {
+        byte[] bytes = new byte[length];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
+    private static long RssKiB(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+
     private static int Threads(int pid) =>
         int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
 

@@ -236,6 +236,52 @@ public sealed class StandaloneHostTests
         Assert.True(vaultScan.Total == 0, $"vault: {vaultScan}");
     }
 
+    [Fact]
+    public async Task AFloodOfConnectionsToTheHost_LeavesItServing_WithThreadsBounded()
+    {
+        using var host = ServedHost.Start("flooded secret");
+        string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal));
+        int port = int.Parse(address[(address.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+        int threadsBefore = Threads(host.Pid);
+        var random = new Random(11);
+        var sockets = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < 300; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                sockets.Add(socket);
+                byte[] garbage = new byte[i % 3 == 0 ? 0 : random.Next(1, 2048)];
+                random.NextBytes(garbage);
+                try
+                {
+                    await socket.SendAsync(garbage);
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    // closed by the host as malformed
+                }
+            }
+
+            (int code, string stdout, string stderr) = host.Cli("exec", "--", "sha256sum");
+            Assert.True(code == 0, stderr);
+            Assert.StartsWith(Sha256("flooded secret"), stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+        }
+
+        (int after, _, _) = host.Cli("status");
+        Assert.Equal(0, after);
+        int threadsAfter = Threads(host.Pid);
+        Assert.True(threadsAfter <= threadsBefore + 8, $"host threads {threadsBefore} -> {threadsAfter}");
+    }
+
+    private static int Threads(int pid) =>
+        int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), CultureInfo.InvariantCulture);
+
     internal static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
     /// <summary>A running <c>actorvault serve</c> with its secret given on stdin and its info file in a private temp directory.</summary>
