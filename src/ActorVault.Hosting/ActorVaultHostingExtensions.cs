@@ -53,6 +53,8 @@ public static class ActorVaultHostingExtensions
     /// Starts the vault with the application's actor system: the vault link is its own loopback-only
     /// system, so the application keeps its own transport; the supervisor is registered under
     /// <see cref="ActorVaultSupervisor"/>; the application's CoordinatedShutdown stops the vault.
+    /// The options that are set are also prepended (<see cref="HoconAddMode.Prepend"/>) to the
+    /// application's HOCON as an <c>actorvault { … }</c> section, so its config shows what the vault runs with.
     /// </summary>
     public static AkkaConfigurationBuilder WithActorVault(this AkkaConfigurationBuilder builder, VaultClientOptions options)
     {
@@ -60,6 +62,12 @@ public static class ActorVaultHostingExtensions
         ArgumentNullException.ThrowIfNull(options);
         // The application owns the process's signals (its own actor system handles them).
         options.HandleSignals ??= false;
+        string hocon = ActorVaultHocon.From(options);
+        if (hocon.Length > 0)
+        {
+            builder.AddHocon(hocon, HoconAddMode.Prepend);
+        }
+
         return builder.AddStartup(async (system, registry) =>
         {
             // The holder that services.AddActorVault() registered, if any (Akka.Hosting wires the host's
