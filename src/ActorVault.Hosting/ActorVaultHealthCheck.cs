@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -61,7 +60,7 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
     private static Dictionary<string, object> Data(string state, int pid) => new(StringComparer.Ordinal)
     {
         [StateKey] = state,
-        [PidKey] = pid.ToString(CultureInfo.InvariantCulture),
+        [PidKey] = pid,
     };
 }
 

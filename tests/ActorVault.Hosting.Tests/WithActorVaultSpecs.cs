@@ -54,7 +54,7 @@ public sealed class WithActorVaultSpecs : VaultHostingSpec
         HealthReportEntry locked = (await health.CheckHealthAsync(Cancel)).Entries["actorvault"];
         Assert.Equal(HealthStatus.Degraded, locked.Status);
         Assert.Equal(nameof(VaultState.Locked), locked.Data[ActorVaultHealthCheck.StateKey]);
-        Assert.Equal(vault.VaultPid.ToString(System.Globalization.CultureInfo.InvariantCulture), locked.Data[ActorVaultHealthCheck.PidKey]);
+        Assert.Equal(vault.VaultPid, locked.Data[ActorVaultHealthCheck.PidKey]);
         Assert.NotEqual(0, vault.VaultPid);
 
         byte[] secret = "correct horse battery staple"u8.ToArray();
