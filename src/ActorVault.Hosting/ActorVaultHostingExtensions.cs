@@ -53,6 +53,8 @@ public static class ActorVaultHostingExtensions
     /// Starts the vault with the application's actor system: the vault link is its own loopback-only
     /// system, so the application keeps its own transport; the supervisor is registered under
     /// <see cref="ActorVaultSupervisor"/>; the application's CoordinatedShutdown stops the vault.
+    /// The options that are set are also prepended (<see cref="HoconAddMode.Prepend"/>) to the
+    /// application's HOCON as an <c>actorvault { … }</c> section, so its config shows what the vault runs with.
     /// </summary>
     public static AkkaConfigurationBuilder WithActorVault(this AkkaConfigurationBuilder builder, VaultClientOptions options)
     {
@@ -60,6 +62,12 @@ public static class ActorVaultHostingExtensions
         ArgumentNullException.ThrowIfNull(options);
         // The application owns the process's signals (its own actor system handles them).
         options.HandleSignals ??= false;
+        string hocon = ActorVaultHocon.From(options);
+        if (hocon.Length > 0)
+        {
+            builder.AddHocon(hocon, HoconAddMode.Prepend);
+        }
+
         return builder.AddStartup(async (system, registry) =>
         {
             // The holder that services.AddActorVault() registered, if any (Akka.Hosting wires the host's
@@ -67,6 +75,7 @@ public static class ActorVaultHostingExtensions
             ActorVaultHolder? holder = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<ActorVaultHolder>();
             try
             {
+                options.ExecutablePath ??= PackagedVaultExecutable();
                 VaultClient client = await VaultClient.StartAsync(options).ConfigureAwait(false);
                 registry.Register<ActorVaultSupervisor>(client.Supervisor);
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop", async () =>
@@ -82,6 +91,20 @@ public static class ActorVaultHostingExtensions
                 throw;
             }
         });
+    }
+
+    /// <summary>Folder of the vault executable that the ActorVault.Hosting package copies into the application's output.</summary>
+    internal const string PackagedVaultFolder = "actorvault-vault";
+
+    /// <summary>
+    /// The vault executable that the ActorVault.Hosting package put in the application's output
+    /// (<c>actorvault-vault/ActorVault.Host.dll</c>, run with the application's dotnet host), or null
+    /// when there is none (VaultClient then looks next to the application).
+    /// </summary>
+    private static string? PackagedVaultExecutable()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, PackagedVaultFolder, "ActorVault.Host.dll");
+        return File.Exists(dll) ? dll : null;
     }
 
     /// <summary>Registers <see cref="IVault"/> (and the <see cref="ActorVaultHolder"/>) for a vault started by <c>WithActorVault</c>.</summary>

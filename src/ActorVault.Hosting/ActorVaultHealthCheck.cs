@@ -1,0 +1,86 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace ActorVault.Hosting;
+
+/// <summary>
+/// Health of the vault started by <c>WithActorVault</c>: <see cref="HealthStatus.Healthy"/> when it is
+/// unlocked (holds a secret), <see cref="HealthStatus.Degraded"/> while it is locked, starting or
+/// restarting, and the registration's failure status (default <see cref="HealthStatus.Unhealthy"/>)
+/// when it is stopped, failed to start, or has not been started. The data holds the state, the
+/// vault's process id and its restart count — never a secret byte.
+/// </summary>
+public sealed class ActorVaultHealthCheck : IHealthCheck
+{
+    /// <summary>Key of the vault's state (<see cref="VaultState"/> name) in <see cref="HealthCheckResult.Data"/>.</summary>
+    public const string StateKey = "state";
+
+    /// <summary>Key of the vault process id in <see cref="HealthCheckResult.Data"/> (0 while none runs).</summary>
+    public const string PidKey = "vaultPid";
+
+    private readonly ActorVaultHolder _holder;
+
+    /// <summary>Creates the check over the holder that <c>services.AddActorVault()</c> registered.</summary>
+    public ActorVaultHealthCheck(ActorVaultHolder holder)
+    {
+        ArgumentNullException.ThrowIfNull(holder);
+        _holder = holder;
+    }
+
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        HealthStatus failure = context.Registration.FailureStatus;
+        Task<VaultClient> started = _holder.WhenStarted;
+        if (started.IsFaulted)
+        {
+            return Task.FromResult(new HealthCheckResult(failure, "ActorVault failed to start.", started.Exception?.GetBaseException(), Data("NotStarted", 0)));
+        }
+
+        if (!started.IsCompletedSuccessfully)
+        {
+            return Task.FromResult(new HealthCheckResult(failure, "ActorVault is not started yet (the application's actor system starts it).", null, Data("NotStarted", 0)));
+        }
+
+        VaultClient client = started.Result;
+        VaultState state = client.State;
+        IReadOnlyDictionary<string, object> data = Data(state.ToString(), client.VaultPid);
+        HealthCheckResult result = state switch
+        {
+            VaultState.Unlocked => HealthCheckResult.Healthy("ActorVault is unlocked.", data),
+            VaultState.Locked => HealthCheckResult.Degraded("ActorVault is locked: no secret has been entered (again) yet.", null, data),
+            VaultState.Starting => HealthCheckResult.Degraded("ActorVault is starting.", null, data),
+            VaultState.Restarting => HealthCheckResult.Degraded("ActorVault's vault process died and is being restarted; it will come back locked.", null, data),
+            _ => new HealthCheckResult(failure, "ActorVault is stopped.", null, data),
+        };
+        return Task.FromResult(result);
+    }
+
+    private static Dictionary<string, object> Data(string state, int pid) => new(StringComparer.Ordinal)
+    {
+        [StateKey] = state,
+        [PidKey] = pid,
+    };
+}
+
+/// <summary>Registers <see cref="ActorVaultHealthCheck"/>: <c>services.AddHealthChecks().AddActorVault()</c>.</summary>
+public static class ActorVaultHealthCheckExtensions
+{
+    /// <summary>
+    /// Adds the ActorVault health check (Healthy when unlocked, Degraded when locked, starting or
+    /// restarting, <paramref name="failureStatus"/> — default Unhealthy — when stopped or not started).
+    /// Needs <c>services.AddActorVault()</c>.
+    /// </summary>
+    public static IHealthChecksBuilder AddActorVault(this IHealthChecksBuilder builder, string name = "actorvault", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return builder.Add(new HealthCheckRegistration(
+            name,
+            sp => new ActorVaultHealthCheck(sp.GetRequiredService<ActorVaultHolder>()),
+            failureStatus,
+            tags,
+            timeout));
+    }
+}

@@ -1,0 +1,41 @@
+using ActorVault.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace ActorVault.Hosting.Tests;
+
+/// <summary>The health check without a started vault (no actor system at all).</summary>
+public sealed class HealthCheckSpecs
+{
+    [Fact]
+    public async Task HealthCheck_VaultNeverStarted_UnhealthyWithState()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddActorVault();
+        services.AddHealthChecks().AddActorVault();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        HealthReport report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync(TestContext.Current.CancellationToken);
+
+        HealthReportEntry entry = report.Entries["actorvault"];
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Equal("NotStarted", entry.Data[ActorVaultHealthCheck.StateKey]);
+    }
+
+    [Fact]
+    public async Task HealthCheck_CustomNameAndFailureStatus_Used()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddActorVault();
+        services.AddHealthChecks().AddActorVault("secrets", HealthStatus.Degraded, ["vault"]);
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        HealthReport report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync(TestContext.Current.CancellationToken);
+
+        HealthReportEntry entry = Assert.Single(report.Entries, e => e.Key == "secrets").Value;
+        Assert.Equal(HealthStatus.Degraded, entry.Status);
+        Assert.Contains("vault", entry.Tags);
+    }
+}

@@ -1,0 +1,79 @@
+using Akka.Configuration;
+using Akka.Hosting;
+using ActorVault.Hosting;
+
+namespace ActorVault.Hosting.Tests;
+
+/// <summary>WithActorVault(executablePath, rsaBits, maxConcurrentLeases, defaultLeaseTtl): the arguments overload.</summary>
+public sealed class ArgumentsOverloadSpecs : VaultHostingSpec
+{
+    protected override void ConfigureVault(AkkaConfigurationBuilder builder) =>
+        builder.WithActorVault(rsaBits: 3072, defaultLeaseTtl: TimeSpan.FromSeconds(1));
+
+    [Fact]
+    public async Task ArgumentsOverload_RsaBitsAndDefaultLeaseTtl_Honored()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        Assert.Equal(3072, (await vault.GetStatusAsync(Cancel)).KeyBits);
+
+        await vault.SetSecretAsync("db", "ttl"u8.ToArray().AsSpan(), Cancel);
+        (TimeSpan granted, Exception? afterEnd) = await vault.WithSecretAsync("db", async lease =>
+        {
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lease.Ended.Register(() => ended.TrySetResult()))
+            {
+                await ended.Task.WaitAsync(Patience, Cancel); // the default deadline is 30 s: 1 s must come first
+            }
+
+            return (lease.Deadline - lease.GrantedAt, Record.Exception(() => lease.Bytes.Length));
+        }, cancellationToken: Cancel);
+
+        Assert.InRange(granted, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2));
+        Assert.IsType<LeaseExpiredException>(afterEnd);
+
+        Config section = Sys.Settings.Config.GetConfig("actorvault");
+        Assert.Equal(3072, section.GetInt("supervisor.rsa-bits"));
+        Assert.Equal(TimeSpan.FromSeconds(1), section.GetTimeSpan("lease.default-ttl"));
+        Assert.False(section.HasPath("lease.max-concurrent"));
+    }
+}
+
+/// <summary>WithActorVault(VaultClientOptions): the options-object overload.</summary>
+public sealed class OptionsOverloadSpecs : VaultHostingSpec
+{
+    protected override void ConfigureVault(AkkaConfigurationBuilder builder) =>
+        builder.WithActorVault(new VaultClientOptions { MaxConcurrentLeases = 2, LeaseCapacityWait = TimeSpan.Zero, DefaultLeaseTtl = TimeSpan.FromSeconds(20) });
+
+    [Fact]
+    public async Task OptionsOverload_MaxConcurrentLeasesTwo_ThirdLeaseRefused_TtlApplied()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        await vault.SetSecretAsync("db", "two"u8.ToArray().AsSpan(), Cancel);
+
+        var held = new CountdownEvent(2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<TimeSpan> Hold(SecretLease lease)
+        {
+            held.Signal();
+            await release.Task;
+            return lease.Deadline - lease.GrantedAt;
+        }
+
+        Task<TimeSpan> a = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Task<TimeSpan> b = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Assert.True(held.Wait(Patience, Cancel), "two leases were not granted");
+
+        await Assert.ThrowsAsync<LeaseCapacityException>(() => vault.WithSecretAsync("db", static s => s.Length, cancellationToken: Cancel));
+
+        release.TrySetResult();
+        foreach (TimeSpan ttl in await Task.WhenAll(a, b).WaitAsync(Patience, Cancel))
+        {
+            Assert.InRange(ttl, TimeSpan.FromSeconds(19), TimeSpan.FromSeconds(21));
+        }
+
+        Config section = Sys.Settings.Config.GetConfig("actorvault");
+        Assert.Equal(2, section.GetInt("lease.max-concurrent"));
+        Assert.Equal(TimeSpan.FromSeconds(20), section.GetTimeSpan("lease.default-ttl"));
+        Assert.False(section.HasPath("supervisor.rsa-bits"));
+    }
+}
