@@ -75,7 +75,6 @@ public static class ActorVaultHostingExtensions
             ActorVaultHolder? holder = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<ActorVaultHolder>();
             try
             {
-                options.ExecutablePath ??= PackagedVaultExecutable();
                 VaultClient client = await VaultClient.StartAsync(options).ConfigureAwait(false);
                 registry.Register<ActorVaultSupervisor>(client.Supervisor);
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop", async () =>
@@ -91,20 +90,6 @@ public static class ActorVaultHostingExtensions
                 throw;
             }
         });
-    }
-
-    /// <summary>Folder of the vault executable that the ActorVault.Hosting package copies into the application's output.</summary>
-    internal const string PackagedVaultFolder = "actorvault-vault";
-
-    /// <summary>
-    /// The vault executable that the ActorVault.Hosting package put in the application's output
-    /// (<c>actorvault-vault/ActorVault.Host.dll</c>, run with the application's dotnet host), or null
-    /// when there is none (VaultClient then looks next to the application).
-    /// </summary>
-    private static string? PackagedVaultExecutable()
-    {
-        string dll = Path.Combine(AppContext.BaseDirectory, PackagedVaultFolder, "ActorVault.Host.dll");
-        return File.Exists(dll) ? dll : null;
     }
 
     /// <summary>Registers <see cref="IVault"/> (and the <see cref="ActorVaultHolder"/>) for a vault started by <c>WithActorVault</c>.</summary>

@@ -220,6 +220,9 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
     }
 
     /// <summary>Finds the vault executable: the setting, this very executable, or actorvault(.dll) next to the application.</summary>
+    /// <summary>Folder of the vault executable that the ActorVault.Hosting package copies into the application's output.</summary>
+    internal const string PackagedVaultFolder = "actorvault-vault";
+
     internal static (string FileName, string[] Prefix) ResolveExecutable(string configured)
     {
         if (!string.IsNullOrEmpty(configured))
@@ -255,7 +258,14 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             return (DotnetHost(), [dll]);
         }
 
-        throw new VaultStartupException($"The vault executable was not found: neither '{apphost}' nor '{dll}' exists. Reference the ActorVault.Host project (or package), or set actorvault.supervisor.executable (VaultClientOptions.ExecutablePath).");
+        // The copy that the ActorVault.Hosting package puts in the application's output.
+        string packaged = Path.Combine(baseDir, PackagedVaultFolder, "ActorVault.Host.dll");
+        if (File.Exists(packaged))
+        {
+            return (DotnetHost(), [packaged]);
+        }
+
+        throw new VaultStartupException($"The vault executable was not found: none of '{apphost}', '{dll}' or '{packaged}' exists. Reference the ActorVault.Host project (or package), or set actorvault.supervisor.executable (VaultClientOptions.ExecutablePath).");
     }
 
     private static string DotnetHost()
