@@ -89,7 +89,7 @@ check "the consumer starts the packaged vault and leases a secret" bash -c "'$ou
 check "dotnet publish carries the vault too" bash -c "dotnet publish '$work/consumer' -c Release -o '$work/publish' && test -f '$work/publish/actorvault-vault/ActorVault.Host.dll'"
 
 check "dotnet tool install ActorVault.Tool $version" dotnet tool install --tool-path "$work/tool" --add-source "$packages" --version "$version" ActorVault.Tool
-check "actorvault --help" bash -c "'$work/tool/actorvault' --help | grep -q 'actorvault demo'"
+check "actorvault --help lists demo and serve" bash -c "'$work/tool/actorvault' --help | grep -Eq '^  demo ' && '$work/tool/actorvault' --help | grep -Eq '^  serve '"
 check "actorvault demo (password on stdin)" bash -c "printf 'pack check\n' | '$work/tool/actorvault' demo"
 
 echo "${passed} passed, ${failed} failed"
