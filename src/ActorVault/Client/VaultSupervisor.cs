@@ -250,6 +250,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case RejectedEnvelope rejected:
                 _log.Warning("Audit: refused an unauthenticated message from {0}: {1}.", Sender.Path, rejected.Reason);
                 return true;
+            case Refused refused when _state == VaultState.Stopped:
+                // A heartbeat or notice that crossed the vault's shutdown (its session keys are already zeroed).
+                _log.Debug("The stopping vault refused a message: {0}.", refused.Reason);
+                return true;
             case Refused refused:
                 _log.Warning("The vault refused a message: {0}.", refused.Reason);
                 return true;
