@@ -22,6 +22,12 @@ internal sealed record SupervisorSettings(
     /// <summary>How long a stopping vault gets: stdin closed at once, SIGTERM at half, SIGKILL at the end.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Mutual TLS with pinned per-run certificates on the vault link (<c>mutual-tls</c>).</summary>
+    public bool MutualTls { get; init; }
+
+    /// <summary>This application's TLS identity when <see cref="MutualTls"/> is on (made by the client at start).</summary>
+    public Crypto.LinkTls? Tls { get; init; }
+
     public static SupervisorSettings Create(Config config)
     {
         Config c = config.GetConfig("actorvault.supervisor") ?? throw new ConfigurationException("actorvault.supervisor is missing; the reference configuration was not loaded.");
@@ -42,6 +48,7 @@ internal sealed record SupervisorSettings(
             c.GetInt("secure-heap-bytes", 32768))
         {
             StopGrace = c.GetTimeSpan("stop-grace", TimeSpan.FromSeconds(5)),
+            MutualTls = c.GetBoolean("mutual-tls", false),
         };
         settings.Validate();
         return settings;

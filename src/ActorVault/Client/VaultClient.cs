@@ -109,15 +109,24 @@ public sealed class VaultClient : IVault
             config = extra.WithFallback(config);
         }
 
-        config = ActorVaultConfig.ForLink(config);
+        Config overrides = config;
+        config = ActorVaultConfig.ForLink(overrides);
         SupervisorSettings settings = SupervisorSettings.Create(config);
+        if (settings.MutualTls)
+        {
+            // This run's certificate: the vault gets its digest on the bootstrap pipe and pins it.
+            settings = settings with { Tls = Crypto.LinkTls.Create("app") };
+            config = ActorVaultConfig.ForLink(overrides, tls: true);
+        }
 
         // Start the vault child first, so that its startup overlaps the link system's.
         PreLaunchedVault preLaunched = PreLaunch(settings, launcher);
         ActorSystem system;
         try
         {
-            system = ActorSystem.Create("actorvault-link", config);
+            system = settings.Tls is null
+                ? ActorSystem.Create("actorvault-link", config)
+                : ActorSystem.Create("actorvault-link", BootstrapSetup.Create().WithConfig(config).And(settings.Tls.Setup));
         }
         catch
         {
@@ -462,6 +471,7 @@ public sealed class VaultClient : IVault
         }
 
         _publicKey?.Dispose();
+        _settings.Tls?.Dispose();
     }
 
     private TimeSpan _stopGrace;

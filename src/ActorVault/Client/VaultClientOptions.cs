@@ -74,6 +74,13 @@ public sealed class VaultClientOptions
     /// </summary>
     public bool? HandleSignals { get; set; }
 
+    /// <summary>
+    /// Mutual TLS on the vault link with per-run certificates pinned by SHA-256: a peer without the pinned
+    /// certificate fails at the handshake, before any Akka frame is parsed. Costs latency (see
+    /// docs/benchmarks.md). Default false: the envelope layer already encrypts and authenticates.
+    /// </summary>
+    public bool? MutualTls { get; set; }
+
     /// <summary>Development only: print sealed payloads (ciphertext) in logs. Secret bytes are never printed. Default false.</summary>
     public bool? DisableLogRedaction { get; set; }
 
@@ -113,6 +120,7 @@ public sealed class VaultClientOptions
         Add("rsa-bits", RsaBits);
         Add("stop-grace", StopGrace);
         Add("secure-heap-bytes", SecureHeapBytes);
+        Add("mutual-tls", MutualTls);
         AddLease("default-ttl", DefaultLeaseTtl);
         AddLease("max-concurrent", MaxConcurrentLeases);
         AddLease("capacity-wait", LeaseCapacityWait);
@@ -122,6 +130,7 @@ public sealed class VaultClientOptions
     private static string Format(object value) => value switch
     {
         string s => $"\"{s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"",
+        bool b => b ? "on" : "off",
         TimeSpan t => string.Create(CultureInfo.InvariantCulture, $"{(long)t.TotalMilliseconds}ms"),
         double d => d.ToString(CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),

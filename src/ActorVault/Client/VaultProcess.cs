@@ -88,7 +88,7 @@ internal interface IVaultProcess : IDisposable
 internal abstract record VaultProcessEvent(int Pid);
 
 /// <summary>The child printed its READY line with the guardian's address.</summary>
-internal sealed record VaultProcessReady(int Pid, string GuardianPath) : VaultProcessEvent(Pid);
+internal sealed record VaultProcessReady(int Pid, string GuardianPath, string? TlsDigest = null) : VaultProcessEvent(Pid);
 
 /// <summary>One line of the child's stderr (its log).</summary>
 internal sealed record VaultProcessLog(int Pid, string Line) : VaultProcessEvent(Pid);
@@ -156,6 +156,10 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         start.ArgumentList.Add(settings.RsaBits.ToString(System.Globalization.CultureInfo.InvariantCulture));
         start.ArgumentList.Add("--secure-heap");
         start.ArgumentList.Add(settings.SecureHeapBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (settings.Tls is not null)
+        {
+            start.ArgumentList.Add("--mutual-tls");
+        }
         foreach (string name in RemovedVariables)
         {
             start.Environment.Remove(name);
@@ -193,6 +197,12 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             try
             {
                 SecretDescriptors.WriteAll((int)pipe.SafePipeHandle.DangerousGetHandle(), bootstrap);
+                if (settings.Tls is not null)
+                {
+                    // The certificate the vault must pin: public, but only trustworthy on this pipe.
+                    pipe.Write(settings.Tls.Digest);
+                    pipe.Flush();
+                }
             }
             finally
             {
@@ -349,7 +359,9 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             int at = line.IndexOf(" guardian=", StringComparison.Ordinal);
             if (at > 0)
             {
-                _notify.Tell(new VaultProcessReady(CurrentPid(), line[(at + " guardian=".Length)..].Trim()));
+                int tls = line.IndexOf(" tls=", StringComparison.Ordinal);
+                string? digest = tls > 0 && tls < at ? line[(tls + " tls=".Length)..at] : null;
+                _notify.Tell(new VaultProcessReady(CurrentPid(), line[(at + " guardian=".Length)..].Trim(), digest));
             }
         }
 

@@ -124,6 +124,19 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                     return true;
                 }
 
+                if (_settings.Tls is not null)
+                {
+                    // Pin the vault's certificate before the first connection (a failed client-side
+                    // handshake would shut the whole link system down).
+                    if (ready.TlsDigest is null || !Crypto.LinkTls.TryParseDigest(ready.TlsDigest, out byte[] digest))
+                    {
+                        StartFailed("mutual TLS is on but the vault's READY line offers no certificate digest");
+                        return true;
+                    }
+
+                    _settings.Tls.Pin(digest);
+                }
+
                 _readyPath = path;
                 // A random correlation id (a long: the primitive serializer carries it; a Guid would need JSON).
                 _identifyId = Math.Abs(BitConverter.ToInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))) | 1;

@@ -9,33 +9,36 @@ internal static class ActorVaultConfig
     private static readonly Lazy<Config> Common = new(() => Load("actorvault-common.conf"));
 
     /// <summary>The vault child's system: vault file over the common file; loopback, ephemeral port.</summary>
-    public static Config Vault => ForVault(Config.Empty);
+    public static Config Vault => ForVault(Config.Empty, tls: false);
 
     /// <summary>The application's link system.</summary>
-    public static Config Link => ForLink(Config.Empty);
+    public static Config Link => ForLink(Config.Empty, tls: false);
 
     /// <summary>
     /// The vault's config with <paramref name="overrides"/> above the reference files; the loopback
     /// binding stays on top of everything, so no setting can move the vault off 127.0.0.1.
     /// </summary>
-    public static Config ForVault(Config overrides) =>
-        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
+    public static Config ForVault(Config overrides, bool tls = false) =>
+        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
 
     /// <summary>The link system's config; as <see cref="ForVault"/>, the loopback binding wins over any override.</summary>
-    public static Config ForLink(Config overrides) =>
-        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
+    public static Config ForLink(Config overrides, bool tls = false) =>
+        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
 
     /// <summary>The standalone host's client-facing system (<c>actorvault serve</c>); loopback on top, as for the others.</summary>
-    public static Config ForHost(Config overrides) =>
-        Loopback.WithFallback(overrides).WithFallback(Load("actorvault-host.conf")).WithFallback(Common.Value);
+    public static Config ForHost(Config overrides, bool tls = false) =>
+        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-host.conf")).WithFallback(Common.Value);
 
-    /// <summary>Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice.</summary>
-    private static Config Loopback => ConfigurationFactory.ParseString(
-        """
+    /// <summary>
+    /// Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice. TLS is on
+    /// only together with a pinned certificate setup (<see cref="Crypto.LinkTls"/>), never from HOCON alone.
+    /// </summary>
+    private static Config Loopback(bool tls) => ConfigurationFactory.ParseString(
+        $"""
         akka.remote.dot-netty.tcp.hostname = "127.0.0.1"
         akka.remote.dot-netty.tcp.public-hostname = "127.0.0.1"
         akka.remote.dot-netty.tcp.port = 0
-        akka.remote.dot-netty.tcp.enable-ssl = false
+        akka.remote.dot-netty.tcp.enable-ssl = {(tls ? "on" : "off")}
         """);
 
     public static Config Load(string fileName)

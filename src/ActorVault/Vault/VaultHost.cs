@@ -32,6 +32,7 @@ public static class VaultHost
         ArgumentNullException.ThrowIfNull(args);
         int secureHeap = OpenSslSecureHeap.DefaultSizeBytes;
         int? rsaBits = null;
+        bool mutualTls = false;
         for (int i = 0; i < args.Count; i++)
         {
             switch (args[i])
@@ -41,6 +42,9 @@ public static class VaultHost
                     break;
                 case "--rsa-bits" when i + 1 < args.Count:
                     rsaBits = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--mutual-tls":
+                    mutualTls = true;
                     break;
                 default:
                     Console.Error.WriteLine($"actorvault vault: unknown argument '{args[i]}'");
@@ -62,10 +66,18 @@ public static class VaultHost
         }
 
         SessionKeys keys;
+        Crypto.LinkTls? tls = null;
         try
         {
             using SecretBuffer bootstrap = SecretDescriptors.ReadExactly(0, SessionKeys.BootstrapSize, "bootstrap pipe (stdin)");
             keys = SessionKeys.Derive(bootstrap);
+            if (mutualTls)
+            {
+                // The application's certificate digest follows the bootstrap on the same pipe.
+                using SecretBuffer appDigest = SecretDescriptors.ReadExactly(0, Crypto.LinkTls.DigestSize, "certificate digest (stdin)");
+                tls = Crypto.LinkTls.Create("vault");
+                tls.Pin(appDigest.Use(static bytes => bytes.ToArray()));
+            }
         }
         catch (SecretInputException e)
         {
@@ -73,7 +85,7 @@ public static class VaultHost
             return ExitStartupFailed;
         }
 
-        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
+        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty), tls is not null);
 
         // The keypair is made while the actor system starts (after the secure heap init: its private
         // numbers live there); the first keystore takes it.
@@ -87,7 +99,9 @@ public static class VaultHost
         try
         {
             settings = VaultSettings.Create(config);
-            system = ActorSystem.Create("actorvault", config);
+            system = tls is null
+                ? ActorSystem.Create("actorvault", config)
+                : ActorSystem.Create("actorvault", BootstrapSetup.Create().WithConfig(config).And(tls.Setup));
         }
         catch (Exception e) when (e is ConfigurationException or ArgumentException)
         {
@@ -142,7 +156,8 @@ public static class VaultHost
 
         IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
         Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
-        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId} guardian={guardian.Path.ToStringWithAddress(address)}");
+        string offer = tls is null ? string.Empty : $" tls={tls.DigestHex}";
+        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId}{offer} guardian={guardian.Path.ToStringWithAddress(address)}");
         Console.Out.Flush();
 
         var parentGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
