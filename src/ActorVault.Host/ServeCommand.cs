@@ -9,11 +9,11 @@ namespace ActorVault.Host;
 /// <summary><c>actorvault serve</c>: the standalone host.</summary>
 internal static class ServeCommand
 {
-    public static async Task<int> RunAsync(string infoFile, string secretName, SecretInput? input, int? rsaBits, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string infoFile, string secretName, SecretInput? input, int? rsaBits, bool mutualTls, CancellationToken cancellationToken)
     {
         bool terminal = SecretReaders.IsTerminal(2);
         var clock = Stopwatch.StartNew();
-        StandaloneHost host = await Progress(terminal, $"starting the vault{(rsaBits is int b ? $" (RSA-{b} key)" : string.Empty)}", () => StandaloneHost.StartAsync(new StandaloneHostOptions(infoFile, secretName) { RsaBits = rsaBits }, cancellationToken));
+        StandaloneHost host = await Progress(terminal, $"starting the vault{(rsaBits is int b ? $" (RSA-{b} key)" : string.Empty)}", () => StandaloneHost.StartAsync(new StandaloneHostOptions(infoFile, secretName) { RsaBits = rsaBits, MutualTls = mutualTls }, cancellationToken));
         try
         {
             if (input is null)

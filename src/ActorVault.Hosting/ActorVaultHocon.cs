@@ -36,6 +36,7 @@ internal static class ActorVaultHocon
         Add("supervisor.rsa-bits", options.RsaBits);
         Add("supervisor.stop-grace", options.StopGrace);
         Add("supervisor.secure-heap-bytes", options.SecureHeapBytes);
+        Add("supervisor.mutual-tls", options.MutualTls);
         Add("lease.default-ttl", options.DefaultLeaseTtl);
         Add("lease.max-concurrent", options.MaxConcurrentLeases);
         Add("lease.capacity-wait", options.LeaseCapacityWait);
@@ -46,6 +47,7 @@ internal static class ActorVaultHocon
     {
         string s => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"",
         TimeSpan t => string.Create(CultureInfo.InvariantCulture, $"{(long)t.TotalMilliseconds}ms"),
+        bool b => b ? "on" : "off",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString()!,
     };

@@ -167,6 +167,7 @@ public sealed class RogueClientTests : IAsyncLifetime
     public async Task Flood_OfConnections_LeavesThreadsAndMemoryBounded_AndTheApplicationLeasing()
     {
         int port = int.Parse(_client.GuardianPath.Split(':')[2].Split('/')[0], System.Globalization.CultureInfo.InvariantCulture);
+        await AssertStillServing("warm-up");
         int threadsBefore = Threads(_client.VaultPid);
         long rssBefore = RssKiB(_client.VaultPid);
         Task<int> legitimate = LegitimateLoop();
@@ -215,7 +216,8 @@ public sealed class RogueClientTests : IAsyncLifetime
         await AssertStillServing("400 hostile connections, closed");
         int threadsAfter = Threads(_client.VaultPid);
         long rssAfter = RssKiB(_client.VaultPid);
-        Assert.True(threadsAfter <= threadsBefore + 8, $"vault threads {threadsBefore} -> {threadsAfter}");
+        // Bounded: a thread per connection would add ~400; the thread pool may add a few.
+        Assert.True(threadsAfter <= threadsBefore + 16, $"vault threads {threadsBefore} -> {threadsAfter}");
         Assert.True(rssAfter - rssBefore < 64 * 1024, $"vault RSS {rssBefore} KiB -> {rssAfter} KiB");
     }
 

@@ -242,6 +242,8 @@ public sealed class StandaloneHostTests
         using var host = ServedHost.Start("flooded secret");
         string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal));
         int port = int.Parse(address[(address.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+        // Warm the host up (thread pool, first association) before counting its threads.
+        Assert.Equal(0, host.Cli("exec", "--", "true").Code);
         int threadsBefore = Threads(host.Pid);
         var random = new Random(11);
         var sockets = new List<System.Net.Sockets.Socket>();
@@ -276,7 +278,38 @@ public sealed class StandaloneHostTests
         (int after, _, _) = host.Cli("status");
         Assert.Equal(0, after);
         int threadsAfter = Threads(host.Pid);
-        Assert.True(threadsAfter <= threadsBefore + 8, $"host threads {threadsBefore} -> {threadsAfter}");
+        // Bounded: a thread per connection would add ~300; the thread pool may add a few.
+        Assert.True(threadsAfter <= threadsBefore + 24, $"host threads {threadsBefore} -> {threadsAfter}");
+    }
+
+    [Fact]
+    public void MutualTls_ExecWorks_AndAClientWithAnotherCertificateIsRefusedAtTheHandshake()
+    {
+        using var host = ServedHost.Start("tls host secret", mutualTls: true);
+        Assert.Contains("address=akka.ssl.tcp://", File.ReadAllText(host.InfoFile), StringComparison.Ordinal);
+        (int code, string stdout, string stderr) = host.Cli("exec", "--", "sha256sum");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith(Sha256("tls host secret"), stdout, StringComparison.Ordinal);
+
+        // Same client key, another client certificate: refused by the host's TLS layer.
+        using var rogue = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=rogue", rogue, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        string forged = Path.Combine(host.Directory, "forged.info");
+        File.WriteAllLines(forged, File.ReadAllLines(host.InfoFile).Select(l =>
+            l.StartsWith("tls-cert=", StringComparison.Ordinal) ? "tls-cert=" + Convert.ToHexStringLower(certificate.RawData)
+            : l.StartsWith("tls-key=", StringComparison.Ordinal) ? "tls-key=" + Convert.ToHexStringLower(rogue.ExportPkcs8PrivateKey())
+            : l));
+        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        (int refused, string nothing, string error) = host.Cli("exec", "--info-file", forged, "--", "sha256sum");
+        Assert.Equal(125, refused);
+        Assert.Equal(string.Empty, nothing);
+        Assert.Contains("TLS handshake failed", error, StringComparison.Ordinal);
+        host.Serve.WaitForError("presented an unpinned certificate; refused");
+
+        (int ok, string digest, _) = host.Cli("exec", "--", "sha256sum");
+        Assert.Equal(0, ok);
+        Assert.StartsWith(Sha256("tls host secret"), digest, StringComparison.Ordinal);
     }
 
     private static int Threads(int pid) =>
@@ -312,11 +345,11 @@ public sealed class StandaloneHostTests
 
         public int VaultPid { get; }
 
-        public static ServedHost Start(string secret, string? infoFile = null)
+        public static ServedHost Start(string secret, string? infoFile = null, bool mutualTls = false)
         {
             bool owns = infoFile is null;
             infoFile ??= Path.Combine(System.IO.Directory.CreateTempSubdirectory("actorvault-host-").FullName, "host.info");
-            ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", infoFile]);
+            ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", infoFile, .. (mutualTls ? (string[])["--mutual-tls"] : [])]);
             serve.StandardInput.Write(secret + "\n");
             serve.StandardInput.Close();
             return new ServedHost(serve, infoFile, owns);

@@ -43,6 +43,7 @@ internal sealed class HostConnection : IAsyncDisposable
         string address;
         int pid;
         SessionKeys keys;
+        LinkTls? tls = null;
         using (HostInfo info = HostInfoFile.Read(infoPath))
         {
             address = info.Address;
@@ -53,18 +54,36 @@ internal sealed class HostConnection : IAsyncDisposable
             }
 
             keys = SessionKeys.DeriveHostSession(info.ClientKey, SessionKeys.NewHostSessionId(DateTimeOffset.UtcNow));
+            if (info.Tls is { } t)
+            {
+                using (SecretBuffer.Scope key = t.ClientPrivateKey.Open())
+                {
+                    tls = LinkTls.FromKey(key.Bytes, t.ClientCertificate);
+                }
+
+                tls.Pin(t.HostDigest);
+            }
         }
 
         ActorSystem system;
         try
         {
-            system = ActorSystem.Create("actorvault-cli", ActorVaultConfig.ForLink(ConfigurationFactory.ParseString("akka.loglevel = ERROR\nakka.stdout-loglevel = OFF")));
+            Config config = ActorVaultConfig.ForLink(ConfigurationFactory.ParseString("akka.loglevel = OFF\nakka.stdout-loglevel = OFF"), tls is not null);
+            system = tls is null
+                ? ActorSystem.Create("actorvault-cli", config)
+                : ActorSystem.Create("actorvault-cli", BootstrapSetup.Create().WithConfig(config).And(tls.Setup));
             SessionKeyRing.For(system).Add(keys);
         }
         catch
         {
             keys.Dispose();
+            tls?.Dispose();
             throw;
+        }
+
+        if (tls is not null)
+        {
+            _ = system.WhenTerminated.ContinueWith(_ => tls.Dispose(), TaskScheduler.Default);
         }
 
         try
@@ -83,7 +102,9 @@ internal sealed class HostConnection : IAsyncDisposable
 
             if (identity.Subject is null || identity.MessageId is not long id || id != correlation || identity.Subject.Path.Address.ToString() != address)
             {
-                throw new HostConnectionException($"No actorvault host answers at {address}.");
+                throw new HostConnectionException(tls is null
+                    ? $"No actorvault host answers at {address}."
+                    : $"No actorvault host answers at {address}: the TLS handshake failed (the host refused this client's certificate, or its own is not the one the info file pins).");
             }
 
             var connection = new HostConnection(system, identity.Subject, keys.Id, timeout, pid, address);

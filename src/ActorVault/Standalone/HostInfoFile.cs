@@ -29,10 +29,20 @@ public sealed class HostConnectionException : Exception
 /// <summary>What a client needs to reach a standalone host: its address and pid (public) and the client key (secret memory).</summary>
 internal sealed record HostInfo(string Address, int HostPid, SecretBuffer ClientKey) : IDisposable
 {
-    public void Dispose() => ClientKey.Dispose();
+    /// <summary>With mutual TLS: the host certificate's SHA-256, the client certificate (DER) and its PKCS#8 private key (secret memory).</summary>
+    public HostTlsInfo? Tls { get; init; }
+
+    public void Dispose()
+    {
+        ClientKey.Dispose();
+        Tls?.ClientPrivateKey.Dispose();
+    }
 
     public override string ToString() => $"HostInfo {Address} pid {HostPid} key {SecretBuffer.RedactedMarker}";
 }
+
+/// <summary>The standalone host's TLS material for its clients (with <c>serve --mutual-tls</c>).</summary>
+internal sealed record HostTlsInfo(byte[] HostDigest, byte[] ClientCertificate, SecretBuffer ClientPrivateKey);
 
 /// <summary>
 /// The standalone host's connection-info file, like ssh-agent's socket: whoever can read it can lease
@@ -46,12 +56,18 @@ internal sealed record HostInfo(string Address, int HostPid, SecretBuffer Client
 /// pid=PID
 /// key=64 hex digits
 /// </code>
+/// With mutual TLS the address is <c>akka.ssl.tcp://…</c> and three lines follow: <c>tls-host=</c> (the
+/// host certificate's SHA-256), <c>tls-cert=</c> (the client certificate, DER) and <c>tls-key=</c> (its
+/// PKCS#8 private key, read into secret memory like the client key).
 /// </summary>
 internal static class HostInfoFile
 {
     public const int MaxBytes = 4096;
     public const string Magic = "actorvault-host 1";
     public const string AddressPrefix = "akka.tcp://actorvault-host@127.0.0.1:";
+    public const string TlsAddressPrefix = "akka.ssl.tcp://actorvault-host@127.0.0.1:";
+    private const int MaxCertificateBytes = 1024;
+    private const int MaxPrivateKeyBytes = 256;
     private const int KeyBytes = 32;
 
     /// <summary>The default path: <c>$XDG_RUNTIME_DIR/actorvault/host.info</c>, else <c>/tmp/actorvault-UID/host.info</c>.</summary>
@@ -100,32 +116,47 @@ internal static class HostInfoFile
     }
 
     /// <summary>Writes a new info file; the content is assembled in secret memory.</summary>
-    public static void Write(string path, string address, int pid, SecretBuffer clientKey)
+    public static void Write(string path, string address, int pid, SecretBuffer clientKey, HostTlsInfo? tls = null)
     {
         ArgumentNullException.ThrowIfNull(clientKey);
-        if (!address.StartsWith(AddressPrefix, StringComparison.Ordinal))
+        if (!address.StartsWith(tls is null ? AddressPrefix : TlsAddressPrefix, StringComparison.Ordinal))
         {
             throw new ArgumentException($"'{address}' is not a loopback actorvault-host address.", nameof(address));
         }
 
-        byte[] head = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{Magic}\naddress={address}\npid={pid}\nkey="));
-        using SecretBuffer content = SecretMemory.Allocate(head.Length + (2 * KeyBytes) + 1);
-        content.Write((head, clientKey), static (span, state) =>
+        string tlsLines = tls is null
+            ? string.Empty
+            : $"tls-host={Convert.ToHexStringLower(tls.HostDigest)}\ntls-cert={Convert.ToHexStringLower(tls.ClientCertificate)}\n";
+        byte[] head = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{Magic}\naddress={address}\npid={pid}\n{tlsLines}key="));
+        byte[] keyLabel = "\ntls-key="u8.ToArray();
+        int tlsKeyLength = tls is null ? 0 : keyLabel.Length + (2 * tls.ClientPrivateKey.Length);
+        using SecretBuffer content = SecretMemory.Allocate(head.Length + (2 * KeyBytes) + tlsKeyLength + 1);
+        content.Write((head, clientKey, tls, keyLabel), static (span, state) =>
         {
             state.head.CopyTo(span);
-            Span<byte> hex = span[state.head.Length..];
-            using (SecretBuffer.Scope key = state.clientKey.Open())
+            int at = state.head.Length + WriteHex(state.clientKey, span[state.head.Length..]);
+            if (state.tls is not null)
             {
-                for (int i = 0; i < key.Bytes.Length; i++)
-                {
-                    hex[2 * i] = Hex(key.Bytes[i] >> 4);
-                    hex[(2 * i) + 1] = Hex(key.Bytes[i] & 0xF);
-                }
+                state.keyLabel.CopyTo(span[at..]);
+                at += state.keyLabel.Length;
+                at += WriteHex(state.tls.ClientPrivateKey, span[at..]);
             }
 
-            span[^1] = (byte)'\n';
+            span[at] = (byte)'\n';
         });
         SecretFiles.WriteNew(path, content);
+    }
+
+    private static int WriteHex(SecretBuffer source, Span<byte> hex)
+    {
+        using SecretBuffer.Scope bytes = source.Open();
+        for (int i = 0; i < bytes.Bytes.Length; i++)
+        {
+            hex[2 * i] = Hex(bytes.Bytes[i] >> 4);
+            hex[(2 * i) + 1] = Hex(bytes.Bytes[i] & 0xF);
+        }
+
+        return 2 * bytes.Bytes.Length;
     }
 
     /// <summary>
@@ -184,6 +215,9 @@ internal static class HostInfoFile
         string? address = null;
         int pid = 0;
         SecretBuffer? key = null;
+        SecretBuffer? tlsKey = null;
+        byte[]? tlsHost = null;
+        byte[]? tlsCert = null;
         try
         {
             int lineNumber = 0;
@@ -218,7 +252,19 @@ internal static class HostInfoFile
                         throw Bad(source, "key appears twice");
                     }
 
-                    key = ParseKey(value, source);
+                    key = ParseHex(value, KeyBytes, KeyBytes, "the key", source);
+                }
+                else if (name.SequenceEqual("tls-key"u8))
+                {
+                    tlsKey = tlsKey is null ? ParseHex(value, 32, MaxPrivateKeyBytes, "the TLS key", source) : throw Bad(source, "tls-key appears twice");
+                }
+                else if (name.SequenceEqual("tls-host"u8))
+                {
+                    tlsHost = tlsHost is null ? ParsePublicHex(value, 32, 32, "the TLS host digest", source) : throw Bad(source, "tls-host appears twice");
+                }
+                else if (name.SequenceEqual("tls-cert"u8))
+                {
+                    tlsCert = tlsCert is null ? ParsePublicHex(value, 64, MaxCertificateBytes, "the TLS certificate", source) : throw Bad(source, "tls-cert appears twice");
                 }
                 else if (name.SequenceEqual("address"u8))
                 {
@@ -244,37 +290,53 @@ internal static class HostInfoFile
                 throw Bad(source, $"it lacks {(address is null ? "address" : pid == 0 ? "pid" : "key")}");
             }
 
-            var info = new HostInfo(address, pid, key);
+            bool secure = address.StartsWith(TlsAddressPrefix, StringComparison.Ordinal);
+            bool anyTls = tlsKey is not null || tlsHost is not null || tlsCert is not null;
+            if (secure != anyTls || (secure && (tlsKey is null || tlsHost is null || tlsCert is null)))
+            {
+                throw Bad(source, secure ? "a TLS address needs tls-host, tls-cert and tls-key" : "TLS fields without a TLS address");
+            }
+
+            var info = new HostInfo(address, pid, key) { Tls = secure ? new HostTlsInfo(tlsHost!, tlsCert!, tlsKey!) : null };
             key = null;
+            tlsKey = null;
             return info;
         }
         finally
         {
             key?.Dispose();
+            tlsKey?.Dispose();
         }
     }
 
-    private static SecretBuffer ParseKey(ReadOnlySpan<byte> hex, string source)
+    private static byte[] ParsePublicHex(ReadOnlySpan<byte> hex, int min, int max, string what, string source)
     {
-        if (hex.Length != 2 * KeyBytes)
+        using SecretBuffer parsed = ParseHex(hex, min, max, what, source);
+        return parsed.Use(static bytes => bytes.ToArray());
+    }
+
+    private static SecretBuffer ParseHex(ReadOnlySpan<byte> hex, int min, int max, string what, string source)
+    {
+        if (hex.Length % 2 != 0 || hex.Length < 2 * min || hex.Length > 2 * max)
         {
-            throw Bad(source, $"the key is not {2 * KeyBytes} hex digits");
+            throw Bad(source, min == max ? $"{what} is not {2 * min} hex digits" : $"{what} is not {2 * min}–{2 * max} hex digits");
         }
 
-        SecretBuffer key = SecretMemory.Allocate(KeyBytes);
+        int length = hex.Length / 2;
+        SecretBuffer key = SecretMemory.Allocate(length);
         bool ok = false;
         try
         {
             using (SecretBuffer.Scope scope = key.Open())
             {
                 Span<byte> bytes = scope.WritableBytes;
-                for (int i = 0; i < KeyBytes; i++)
+                for (int i = 0; i < length; i++)
                 {
                     int high = Nibble(hex[2 * i]);
                     int low = Nibble(hex[(2 * i) + 1]);
                     if ((high | low) < 0)
                     {
-                        throw Bad(source, "the key has a character that is not a hex digit");
+                        throw Bad(source, $"{what} has a character that is not a hex digit");
                     }
 
                     bytes[i] = (byte)((high << 4) | low);
@@ -303,8 +365,9 @@ internal static class HostInfoFile
 #pragma warning disable RS0030 // the host's address: public, never secret
         string address = Encoding.ASCII.GetString(value);
 #pragma warning restore RS0030
-        if (!address.StartsWith(AddressPrefix, StringComparison.Ordinal)
-            || !int.TryParse(address.AsSpan(AddressPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int port)
+        string prefix = address.StartsWith(TlsAddressPrefix, StringComparison.Ordinal) ? TlsAddressPrefix : AddressPrefix;
+        if (!address.StartsWith(prefix, StringComparison.Ordinal)
+            || !int.TryParse(address.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int port)
             || port is < 1 or > 65535)
         {
             throw Bad(source, $"the address is not {AddressPrefix}PORT (the host listens on loopback only)");

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.Configuration;
 using ActorVault.Configuration;
@@ -13,6 +14,9 @@ internal sealed record StandaloneHostOptions(string InfoPath, string SecretName)
     public int? RsaBits { get; init; }
 
     public string? ExecutablePath { get; init; }
+
+    /// <summary>Mutual TLS with per-run pinned certificates, on the vault link and on the client port.</summary>
+    public bool MutualTls { get; init; }
 
     public Config? HostConfig { get; init; }
 
@@ -31,6 +35,7 @@ internal sealed class StandaloneHost
 {
     private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private HostSessions? _sessions;
+    private LinkTls? _tls;
     private ActorSystem? _hostSystem;
     private int _unpublished;
 
@@ -65,6 +70,7 @@ internal sealed class StandaloneHost
                 RsaBits = options.RsaBits,
                 ExecutablePath = options.ExecutablePath,
                 VaultLog = options.VaultLog ?? (line => Console.Error.WriteLine($"[vault] {line}")),
+                MutualTls = options.MutualTls,
             },
             cancellationToken).ConfigureAwait(false);
         return new StandaloneHost(options, vault);
@@ -73,8 +79,24 @@ internal sealed class StandaloneHost
     /// <summary>Starts the client-facing system and writes the info file; returns its path.</summary>
     public string Publish()
     {
-        Config config = ActorVaultConfig.ForHost(Options.HostConfig ?? Config.Empty);
-        ActorSystem system = ActorSystem.Create("actorvault-host", config);
+        Config config = ActorVaultConfig.ForHost(Options.HostConfig ?? Config.Empty, Options.MutualTls);
+        HostTlsInfo? clientTls = null;
+        ActorSystem system;
+        if (Options.MutualTls)
+        {
+            // One certificate for the host, one that every client of this run presents (its key goes
+            // into the info file, like the client key); each side pins the other's SHA-256.
+            _tls = LinkTls.Create("host");
+            using LinkTls client = LinkTls.Create("host-client");
+            _tls.Pin(client.Digest);
+            clientTls = new HostTlsInfo(_tls.Digest, client.Certificate.RawData, ExportKey(client));
+            system = ActorSystem.Create("actorvault-host", BootstrapSetup.Create().WithConfig(config).And(_tls.Setup));
+        }
+        else
+        {
+            system = ActorSystem.Create("actorvault-host", config);
+        }
+
         _hostSystem = system;
         HostSettings settings = HostSettings.From(system.Settings.Config, Options.SecretName);
         SecretBuffer clientKey = Aead.NewKey();
@@ -91,8 +113,40 @@ internal sealed class StandaloneHost
             return Akka.Done.Instance;
         });
 
-        HostInfoFile.Write(Options.InfoPath, Address, Environment.ProcessId, clientKey);
+        try
+        {
+            HostInfoFile.Write(Options.InfoPath, Address, Environment.ProcessId, clientKey, clientTls);
+        }
+        finally
+        {
+            clientTls?.ClientPrivateKey.Dispose();
+        }
+
         return Options.InfoPath;
+    }
+
+    /// <summary>The client certificate's PKCS#8 private key, exported straight into secret memory.</summary>
+    private static SecretBuffer ExportKey(LinkTls client)
+    {
+        using System.Security.Cryptography.ECDsa key = client.Certificate.GetECDsaPrivateKey()
+            ?? throw new InvalidOperationException("The client certificate has no private key.");
+        using SecretBuffer scratch = SecretMemory.Allocate(512);
+        int length = 0;
+        scratch.Write(key, (span, k) =>
+        {
+            if (!k.TryExportPkcs8PrivateKey(span, out length))
+            {
+                throw new InvalidOperationException("The client key does not fit 512 bytes.");
+            }
+        });
+        SecretBuffer exported = SecretMemory.Allocate(length);
+        using (SecretBuffer.Scope from = scratch.Open())
+        using (SecretBuffer.Scope to = exported.Open())
+        {
+            from.Bytes[..length].CopyTo(to.WritableBytes);
+        }
+
+        return exported;
     }
 
     /// <summary><c>actorvault stop</c>: stop after the reply has left, exit 0.</summary>
@@ -117,6 +171,8 @@ internal sealed class StandaloneHost
         {
             await _hostSystem.Terminate().ConfigureAwait(false);
         }
+
+        _tls?.Dispose();
     }
 
     /// <summary>An info file left by a host that died: removed. One whose host still runs: refuse to start.</summary>
