@@ -193,20 +193,30 @@ public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
             Assert.True(info.ClientKey.Use(bytes => bytes.SequenceEqual(key)));
         }
 
+        byte[] tlsValid = System.Text.Encoding.ASCII.GetBytes(
+            $"{HostInfoFile.Magic}\naddress={HostInfoFile.TlsAddressPrefix}41234\npid=4321\ntls-host={Convert.ToHexStringLower(key)}\n" +
+            $"tls-cert={Convert.ToHexStringLower(Random(random, 320))}\nkey={Convert.ToHexStringLower(key)}\ntls-key={Convert.ToHexStringLower(Random(random, 138))}\n");
+        using (HostInfo info = HostInfoFile.Parse(tlsValid, "valid TLS"))
+        {
+            Assert.NotNull(info.Tls);
+            Assert.Equal(138, info.Tls.ClientPrivateKey.Length);
+        }
+
         int parsed = 0, refused = 0;
         for (int i = 0; i < Cases; i++)
         {
+            byte[] sample = random.Next(2) == 0 ? valid : tlsValid;
             byte[] input = random.Next(4) switch
             {
-                0 => Mutate(valid, random),
-                1 => FlipBits(valid, random),
-                2 => Lines(valid, random),
+                0 => Mutate(sample, random),
+                1 => FlipBits(sample, random),
+                2 => Lines(sample, random),
                 _ => Random(random, random.Next(0, 5000)),
             };
             try
             {
                 using HostInfo info = HostInfoFile.Parse(input, "fuzz");
-                Assert.StartsWith(HostInfoFile.AddressPrefix, info.Address, StringComparison.Ordinal);
+                Assert.True(info.Address.StartsWith(HostInfoFile.AddressPrefix, StringComparison.Ordinal) || (info.Address.StartsWith(HostInfoFile.TlsAddressPrefix, StringComparison.Ordinal) && info.Tls is not null));
                 Assert.True(info.HostPid > 0);
                 Assert.Equal(32, info.ClientKey.Length);
                 parsed++;
