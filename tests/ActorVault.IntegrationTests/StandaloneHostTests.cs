@@ -312,6 +312,79 @@ public sealed class StandaloneHostTests
         Assert.StartsWith(Sha256("tls host secret"), digest, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Serve_OnATerminal_ShowsProgress_AndTheVaultReadsTheSecretWithEchoOff()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-tty-").FullName;
+        string info = Path.Combine(dir, "host.info");
+        try
+        {
+            using var pty = new PseudoTerminal();
+            using ChildProcess serve = pty.Start(Executable, ["serve", "--info-file", info]);
+            pty.WaitForOutput("actorvault: starting the vault");
+            pty.WaitForOutput("Secret 'password' for the actorvault host: ");
+            Assert.True(pty.WaitForEcho(false), "echo is off while the vault reads the secret");
+            pty.Type("typed at the terminal\r");
+            pty.WaitForOutput("ACTORVAULT-HOST-READY");
+
+            (int code, string stdout, string stderr) = ServedHost.Run(["exec", "--info-file", info, "--", "sha256sum"]);
+            Assert.True(code == 0, stderr);
+            Assert.StartsWith(Sha256("typed at the terminal"), stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("typed at the terminal", pty.Output, StringComparison.Ordinal);
+            Assert.Equal(0, ServedHost.Run(["stop", "--info-file", info]).Code);
+            Assert.Equal(0, serve.WaitForExit());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void SecretSources_File_Descriptor_AndSystemdCredential()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-sources-").FullName;
+        string info = Path.Combine(dir, "host.info");
+        string file = Path.Combine(dir, "secret.txt");
+        File.WriteAllText(file, "from a file\n");
+        File.WriteAllText(Path.Combine(dir, "db"), "from a credential");
+        File.WriteAllText(Path.Combine(dir, "fd-secret"), "from descriptor 3");
+        try
+        {
+            using ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-file", file, "--info-file", info]);
+            serve.StandardInput.Close();
+            serve.WaitForLine("ACTORVAULT-HOST-READY");
+            Assert.StartsWith(Sha256("from a file"), ServedHost.Run(["exec", "--info-file", info, "--", "sha256sum"]).Stdout, StringComparison.Ordinal);
+
+            using (ChildProcess unlock = ChildProcess.Start(Executable, ["unlock", "--secret", "db", "--password-credential", "db", "--info-file", info], new Dictionary<string, string?> { ["CREDENTIALS_DIRECTORY"] = dir }))
+            {
+                unlock.StandardInput.Close();
+                Assert.True(unlock.WaitForExit() == 0, unlock.StandardError);
+            }
+
+            Assert.StartsWith(Sha256("from a credential"), ServedHost.Run(["exec", "--secret", "db", "--info-file", info, "--", "sha256sum"]).Stdout, StringComparison.Ordinal);
+
+            using (ChildProcess unlock = ChildProcess.Start("/bin/sh", ["-c", "exec \"$0\" unlock --secret fd --password-fd 3 --info-file \"$1\" 3<\"$2\"", Executable, info, Path.Combine(dir, "fd-secret")]))
+            {
+                unlock.StandardInput.Close();
+                Assert.True(unlock.WaitForExit() == 0, unlock.StandardError);
+            }
+
+            Assert.StartsWith(Sha256("from descriptor 3"), ServedHost.Run(["exec", "--secret", "fd", "--info-file", info, "--", "sha256sum"]).Stdout, StringComparison.Ordinal);
+
+            (int empty, _, string error) = ServedHost.Run(["unlock", "--secret", "empty", "--password-stdin", "--info-file", info], string.Empty);
+            Assert.Equal(1, empty);
+            Assert.Contains("empty", error, StringComparison.OrdinalIgnoreCase);
+
+            Assert.Equal(0, ServedHost.Run(["stop", "--info-file", info]).Code);
+            Assert.Equal(0, serve.WaitForExit());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static int Threads(int pid) =>
         int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), CultureInfo.InvariantCulture);
 
