@@ -21,6 +21,7 @@ public sealed class ActorVaultHoconSpecs
                 : type == typeof(TimeSpan) ? TimeSpan.FromSeconds(3)
                 : type == typeof(int) ? (object)4096
                 : type == typeof(double) ? (object)0.5
+                : type == typeof(bool) ? (object)true
                 : throw new InvalidOperationException($"VaultClientOptions.{p.Name} ({type.Name}) is new: map it in ActorVaultHocon or list it in NotHocon");
             p.SetValue(options, value);
         }
@@ -34,6 +35,7 @@ public sealed class ActorVaultHoconSpecs
         Assert.Equal("/opt/actorvault/actorvault", written.GetString("actorvault.supervisor.executable"));
         Assert.Equal(TimeSpan.FromSeconds(3), written.GetTimeSpan("actorvault.lease.default-ttl"));
         Assert.Equal(0.5, written.GetDouble("actorvault.supervisor.restart.random-factor"));
+        Assert.True(written.GetBoolean("actorvault.supervisor.mutual-tls"));
     }
 
     [Fact]
