@@ -17,10 +17,11 @@ public sealed class RogueClientTests : IAsyncLifetime
     private VaultClient _client = null!;
     private ActorSystem _rogue = null!;
     private SessionKeys _rogueKeys = null!;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _vaultLog = new();
 
     public async Task InitializeAsync()
     {
-        _client = await VaultClient.StartAsync();
+        _client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = _vaultLog.Enqueue });
         await _client.SetSecretAsync("main", "legitimate secret"u8.ToArray().AsSpan());
         // The rogue lifts its own frame-size limit, to test the vault's.
         _rogue = ActorSystem.Create("rogue", Akka.Configuration.ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.maximum-frame-size = 4194304b")
@@ -144,6 +145,31 @@ public sealed class RogueClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMessageNamingTheGuardianAsItsOwnSender_IsRefusedOnce_NotInALoop()
+    {
+        ActorIdentity identity = await _rogue.ActorSelection(_client.GuardianPath).Ask<ActorIdentity>(new Identify(9L), AnswerTimeout);
+        IActorRef guardian = identity.Subject!;
+        // The sender of a remote message is whatever the sender claims: here, the guardian itself.
+        guardian.Tell("bounce", guardian);
+        guardian.Tell(new Refused("bounce"), guardian);
+
+        // The refusal is logged once; a refusal loop would log #20, #1000, … within milliseconds.
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!_vaultLog.Any(l => l.Contains("unexpected String", StringComparison.Ordinal)) && DateTime.UtcNow < until)
+        {
+            await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray());
+        }
+
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.True(await _client.VerifySecretAsync("main", "legitimate secret"u8.ToArray()));
+        }
+
+        string[] refusals = [.. _vaultLog.Where(l => l.Contains("Audit: refused a message", StringComparison.Ordinal))];
+        Assert.True(refusals.Length is >= 1 and < 5, $"{refusals.Length} refusal lines:\n{string.Join('\n', refusals.Take(5))}");
+    }
+
+    [Fact]
     public async Task Flood_OfBareMessages_LeavesThreadsBounded_AndTheApplicationLeasing()
     {
         int threadsBefore = Threads(_client.VaultPid);
@@ -204,6 +230,8 @@ public sealed class RogueClientTests : IAsyncLifetime
 
             Assert.True(await legitimate > 0);
             await AssertStillServing("400 hostile connections held open");
+            int threadsOpen = Threads(_client.VaultPid);
+            Assert.True(threadsOpen <= threadsBefore + 16, $"vault threads with 400 connections open: {threadsBefore} -> {threadsOpen}");
         }
         finally
         {

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -269,6 +270,8 @@ public sealed class StandaloneHostTests
             (int code, string stdout, string stderr) = host.Cli("exec", "--", "sha256sum");
             Assert.True(code == 0, stderr);
             Assert.StartsWith(Sha256("flooded secret"), stdout, StringComparison.Ordinal);
+            int threadsOpen = Threads(host.Pid);
+            Assert.True(threadsOpen <= threadsBefore + 24, $"host threads with 300 connections open: {threadsBefore} -> {threadsOpen}");
         }
         finally
         {
@@ -383,6 +386,27 @@ public sealed class StandaloneHostTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task AMessageNamingTheGatewayAsItsOwnSender_IsRefusedOnce_NotInALoop()
+    {
+        using var host = ServedHost.Start("no loop secret");
+        string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal))["address=".Length..];
+        using var rogue = Akka.Actor.ActorSystem.Create("rogue", ActorVault.Configuration.ActorVaultConfig.Link);
+        Akka.Actor.ActorIdentity identity = await rogue.ActorSelection(address + "/user/host").Ask<Akka.Actor.ActorIdentity>(new Akka.Actor.Identify(5L), TimeSpan.FromSeconds(20));
+        Akka.Actor.IActorRef gateway = identity.Subject!;
+        gateway.Tell("bounce", gateway);
+        host.Serve.WaitForError("unexpected String");
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(0, host.Cli("exec", "--", "true").Code);
+        }
+
+        string[] refusals = [.. host.Serve.StandardError.Split('\n').Where(l => l.Contains("Audit: refused a message", StringComparison.Ordinal))];
+        Assert.True(refusals.Length is >= 1 and < 5, $"{refusals.Length} refusal lines:\n{string.Join('\n', refusals.Take(5))}");
+        await rogue.Terminate();
     }
 
     private static int Threads(int pid) =>

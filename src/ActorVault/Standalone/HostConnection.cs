@@ -202,7 +202,8 @@ internal sealed class HostConnection : IAsyncDisposable
         {
             VaultEnvelope { Body: T answer } envelope when envelope.Session == _session && answer.RequestId == request.RequestId => answer,
             VaultEnvelope { Body: RequestFailed failed } envelope when envelope.Session == _session && failed.RequestId == request.RequestId => throw VaultSupervisor.ToException(failed),
-            Refused => throw new HostConnectionException("The actorvault host refused this client: the key in the info file is not the host's (a stale or foreign info file?)."),
+            Refused { Reason: "refused" } => throw new HostConnectionException("The actorvault host refused this client: the key in the info file is not the host's (a stale or foreign info file?)."),
+            Refused refused => throw new HostConnectionException($"The actorvault host refused this client: {refused.Reason} (check the clock, or retry when fewer clients are connected)."),
             RejectedEnvelope rejected => throw new HostConnectionException($"The host's reply was refused here: {rejected.Reason}."),
             _ => throw new HostConnectionException($"The host answered {reply.GetType().Name}, not {typeof(T).Name}."),
         };

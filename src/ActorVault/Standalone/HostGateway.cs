@@ -37,9 +37,11 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
         _settings = settings;
         _stop = stop;
         Receive<VaultEnvelope>(Serve);
-        Receive<RejectedEnvelope>(r => Refuse(r.Reason));
+        Receive<RejectedEnvelope>(r => Refuse(r.Reason, Admission(r.Reason)));
         Receive<Sweep>(_ => SweepSessions());
         Receive<Granted>(_ => _leasesGranted++);
+        // A refusal is never answered: two refusing actors (or one, given itself as the sender) must not bounce.
+        Receive<Refused>(_ => _refusals++);
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
 
@@ -195,7 +197,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
         _ => new RequestFailed(requestId, VaultErrorCode.Unknown, $"The host failed ({e.GetType().Name}).", 0),
     };
 
-    private void Refuse(string reason)
+    private void Refuse(string reason, string answer = "refused")
     {
         long n = ++_refusals;
         if (n <= 10 || n % 1000 == 0)
@@ -203,11 +205,19 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
             _log.Warning("Audit: refused a message from {0}: {1} ({2} refused so far).", Sender.Path.Address, reason, n);
         }
 
-        if (!Sender.IsNobody())
+        // Answer only a sender on this machine and never this actor: the sender is the sender's claim.
+        if (!Sender.IsNobody() && !Sender.Equals(Self) && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
         {
-            Sender.Tell(new Refused("refused"));
+            Sender.Tell(new Refused(answer));
         }
     }
+
+    /// <summary>
+    /// Admission refusals depend only on the frame's public header (its session id), so their reason is
+    /// told to the client; an authentication failure says only "refused".
+    /// </summary>
+    private static string Admission(string reason) =>
+        reason is "stale or future session id" or "retired session id" or "too many open sessions" ? reason : "refused";
 
     private void SweepSessions()
     {

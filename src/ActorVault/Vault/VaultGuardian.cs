@@ -45,6 +45,8 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
         Receive<DeadLetter>(d => d.Message is StoreReadSecret, d => Lost((StoreReadSecret)d.Message));
         Receive<RecreateKeystore>(_ => _keystore = StartKeystore(_client));
         Receive<Terminated>(t => ChildStopped(t.ActorRef));
+        // A refusal is never answered: two refusing actors (or one, given itself as the sender) must not bounce.
+        Receive<Refused>(_ => _refusals++);
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
 
@@ -181,7 +183,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 
         // Answer only a sender on this machine: the sender's address is the sender's claim, and the
         // vault must not be made to open connections elsewhere.
-        if (!Sender.IsNobody() && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
+        if (!Sender.IsNobody() && !Sender.Equals(Self) && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
         {
             Sender.Tell(new Refused("not authenticated for this vault"));
         }
