@@ -85,9 +85,9 @@ internal static class Cli
         var fd = new Option<int>("--fd") { Description = "Descriptor of CMD that carries the secret (0 = its standard input).", DefaultValueFactory = _ => 0 };
         fd.Validators.Add(r =>
         {
-            if (ValueOrDefault<int>(r) is < 0 or > 1023)
+            if (ValueOrDefault<int>(r) is < 0 or 1 or 2 or > 1023)
             {
-                r.AddError("--fd must be 0–1023");
+                r.AddError("--fd must be 0 (stdin) or 3–1023 (1 and 2 are CMD's stdout and stderr)");
             }
         });
         var ttl = new Option<int>("--ttl") { Description = "Longest lease in seconds (the host caps it).", DefaultValueFactory = _ => 30 };
@@ -126,9 +126,19 @@ internal static class Cli
         command.SetAction(async (parse, ct) =>
         {
             string name = parse.GetValue(secret)!;
-            await using HostConnection host = await HostConnection.ConnectAsync(parse.GetValue(infoFile)!, ClientTimeout, ct);
-            SecretBuffer value = source.From(parse).Read($"Secret '{name}' for the actorvault host (pid {host.HostPid}): ");
-            int length = await host.UnlockAsync(name, value, ct);
+            // Read first (a person may take their time), then connect: a session never idles out waiting.
+            SecretBuffer value = source.From(parse).Read($"Secret '{name}' for the actorvault host: ");
+            int length;
+            try
+            {
+                await using HostConnection host = await HostConnection.ConnectAsync(parse.GetValue(infoFile)!, ClientTimeout, ct);
+                length = await host.UnlockAsync(name, value, ct);
+            }
+            finally
+            {
+                value.Dispose();
+            }
+
             Console.Error.WriteLine($"actorvault: secret '{name}' set in the host's vault ({length} bytes).");
             return 0;
         });
@@ -158,7 +168,15 @@ internal static class Cli
             int pid;
             await using (HostConnection host = await HostConnection.ConnectAsync(parse.GetValue(infoFile)!, ClientTimeout, ct))
             {
-                pid = await host.StopHostAsync(ct);
+                pid = host.HostPid;
+                try
+                {
+                    _ = await host.StopHostAsync(ct);
+                }
+                catch (HostConnectionException) when (!host.IsRefusal)
+                {
+                    // The reply can be lost while the host shuts its remoting down; its exit decides.
+                }
             }
 
             // Wait for the host to be gone (it zeroes and exits within a few seconds).
@@ -182,17 +200,11 @@ internal static class Cli
 
     private static async Task<int> ExecAsync(string infoFile, string name, int fd, TimeSpan ttl, string[] commandLine, CancellationToken ct)
     {
-        int pid;
+        HostConnection host;
+        SecretBuffer secret;
         try
         {
-            await using HostConnection host = await HostConnection.ConnectAsync(infoFile, ClientTimeout, ct);
-            using SecretBuffer secret = await host.LeaseAsync(name, ttl, ct);
-            pid = SecretHandoff.Start(secret, fd, commandLine[0], commandLine[1..]);
-        }
-        catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"actorvault: {e.Message}");
-            return e is FileNotFoundException ? CommandNotFound : CommandNotExecutable;
+            host = await HostConnection.ConnectAsync(infoFile, ClientTimeout, ct);
         }
         catch (Exception e) when (Describe(e) is { } message)
         {
@@ -200,7 +212,33 @@ internal static class Cli
             return ExecFailure;
         }
 
-        // The secret is zeroed here and the session closed; forward signals to CMD while it runs.
+        try
+        {
+            secret = await host.LeaseAsync(name, ttl, ct);
+        }
+        catch (Exception e) when (Describe(e) is { } message)
+        {
+            await host.DisposeAsync();
+            Console.Error.WriteLine($"actorvault: {message}");
+            return ExecFailure;
+        }
+
+        int pid;
+        try
+        {
+            pid = SecretHandoff.Start(secret, fd, commandLine[0], commandLine[1..]);
+        }
+        catch (Exception e) when (e is FileNotFoundException or UnauthorizedAccessException or IOException)
+        {
+            Console.Error.WriteLine($"actorvault: {e.Message}");
+            return e is FileNotFoundException ? CommandNotFound : e is UnauthorizedAccessException ? CommandNotExecutable : ExecFailure;
+        }
+        finally
+        {
+            secret.Dispose();
+        }
+
+        // The secret is zeroed; forward signals to CMD from now on, then close the session while it runs.
         var forward = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
         foreach ((System.Runtime.InteropServices.PosixSignal signal, int number) in new[]
         {
@@ -217,7 +255,19 @@ internal static class Cli
 
         try
         {
-            return await Task.Factory.StartNew(() => SecretHandoff.WaitForExit(pid), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            Task<int> exited = Task.Factory.StartNew(() => SecretHandoff.WaitForExit(pid), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            try
+            {
+                await host.DisposeAsync();
+            }
+#pragma warning disable CA1031 // closing the session must not orphan CMD: its exit code is what exec returns
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Console.Error.WriteLine($"actorvault: closing the session failed ({e.GetType().Name}); the host closes it when idle.");
+            }
+
+            return await exited;
         }
         finally
         {

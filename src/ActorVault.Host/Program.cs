@@ -37,5 +37,12 @@ internal static class Program
             Console.Error.WriteLine($"actorvault: {message}");
             return e is ArgumentException ? Cli.UsageError : Cli.Failure;
         }
+#pragma warning disable CA1031 // the last resort: one line and exit 1, never a stack trace
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Console.Error.WriteLine($"actorvault: internal error ({e.GetType().Name}): {e.Message}");
+            return Cli.Failure;
+        }
     }
 }

@@ -16,11 +16,12 @@ namespace ActorVault.IntegrationTests;
 public sealed class MutualTlsTests : IAsyncLifetime
 {
     private static readonly TimeSpan Silence = TimeSpan.FromSeconds(3);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _vaultLog = new();
     private VaultClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _client = await VaultClient.StartAsync(new VaultClientOptions { MutualTls = true });
+        _client = await VaultClient.StartAsync(new VaultClientOptions { MutualTls = true, VaultLog = _vaultLog.Enqueue });
         await _client.SetSecretAsync("main", "over mutual TLS"u8.ToArray().AsSpan());
     }
 
@@ -48,6 +49,7 @@ public sealed class MutualTlsTests : IAsyncLifetime
         try
         {
             Assert.Null(await Identify(rogue, plainPath, 1L));
+            await WaitForVaultLog("TLS handshake failed");
             await AssertStillLeasing();
         }
         finally
@@ -74,6 +76,8 @@ public sealed class MutualTlsTests : IAsyncLifetime
             using Memory.SecretBuffer bootstrap = SessionKeys.NewBootstrap();
             SessionKeyRing.For(rogue).Add(SessionKeys.Derive(bootstrap));
             Assert.Null(await Identify(rogue, _client.GuardianPath, 2L));
+            // The vault's own audit says why: its TLS layer refused the rogue.
+            await WaitForVaultLog(withCertificate ? "presented an unpinned certificate; refused" : "TLS handshake failed");
             await AssertStillLeasing();
         }
         finally
@@ -114,6 +118,16 @@ public sealed class MutualTlsTests : IAsyncLifetime
         catch (AskTimeoutException)
         {
             return null;
+        }
+    }
+
+    private async Task WaitForVaultLog(string text)
+    {
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!_vaultLog.Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < until, $"the vault never logged '{text}':\n{string.Join('\n', _vaultLog.TakeLast(20))}");
+            await Task.Delay(50);
         }
     }
 

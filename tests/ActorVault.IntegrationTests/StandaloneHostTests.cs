@@ -310,6 +310,15 @@ public sealed class StandaloneHostTests
         Assert.Contains("TLS handshake failed", error, StringComparison.Ordinal);
         host.Serve.WaitForError("presented an unpinned certificate; refused");
 
+        // A tls-key that is hex but not a key: one clear line, exit 1, no stack trace.
+        string corrupt = Path.Combine(host.Directory, "corrupt.info");
+        File.WriteAllLines(corrupt, File.ReadAllLines(host.InfoFile).Select(l => l.StartsWith("tls-key=", StringComparison.Ordinal) ? "tls-key=" + new string('a', 276) : l));
+        File.SetUnixFileMode(corrupt, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        (int bad, _, string message) = host.Cli("status", "--info-file", corrupt);
+        Assert.Equal(1, bad);
+        Assert.Single(message.Trim().Split('\n'));
+        Assert.Contains("not a certificate and its private key", message, StringComparison.Ordinal);
+
         (int ok, string digest, _) = host.Cli("exec", "--", "sha256sum");
         Assert.Equal(0, ok);
         Assert.StartsWith(Sha256("tls host secret"), digest, StringComparison.Ordinal);

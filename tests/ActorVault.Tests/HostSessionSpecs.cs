@@ -32,7 +32,11 @@ public sealed class HostSessionSpecs : Akka.TestKit.Xunit2.TestKit
         using (SecretBuffer.Scope key = _clientKey.Open())
         {
             SecretBuffer copy = SecretMemory.Allocate(key.Bytes.Length);
-            copy.Write(key.Bytes.ToArray(), static (span, bytes) => bytes.CopyTo(span));
+            using (SecretBuffer.Scope to = copy.Open())
+            {
+                key.Bytes.CopyTo(to.WritableBytes);
+            }
+
             _sessions = new HostSessions(copy, _hostRing, maxSessions: 3, clockSkew: TimeSpan.FromMinutes(2), _time);
         }
 
@@ -59,6 +63,11 @@ public sealed class HostSessionSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.NotEqual(keys.Id, otherKeys.Id);
         Assert.IsType<VaultEnvelope>(_host.FromBinary(other.ToBinary(new VaultEnvelope(otherKeys.Id, new Ping(Guid.NewGuid(), 1))), "E1"));
         Assert.Equal(2, _sessions.Open);
+
+        // A frame of the second client relabelled with the first client's session id does not open.
+        byte[] relabelled = other.ToBinary(new VaultEnvelope(otherKeys.Id, new HostLease(Guid.NewGuid(), "password", 1000)));
+        keys.Id.Write(relabelled.AsSpan(1, SessionId.Size));
+        Assert.Equal("authentication failed", Assert.IsType<RejectedEnvelope>(_host.FromBinary(relabelled, "E1")).Reason);
     }
 
     [Fact]
@@ -98,6 +107,11 @@ public sealed class HostSessionSpecs : Akka.TestKit.Xunit2.TestKit
 
         _sessions.Retire(keys.Id);
         Assert.Equal(0, _hostRing.Count);
+        Assert.Equal("retired session id", Assert.IsType<RejectedEnvelope>(_host.FromBinary(first, "E1")).Reason);
+
+        // Still inside the freshness window after a sweep: remembered as retired, refused as such.
+        _time.Advance(TimeSpan.FromSeconds(90));
+        _sessions.Sweep(TimeSpan.FromMinutes(10));
         Assert.Equal("retired session id", Assert.IsType<RejectedEnvelope>(_host.FromBinary(first, "E1")).Reason);
 
         // Once the id is too old to pass the freshness test, it is forgotten and still refused (as stale).

@@ -46,12 +46,7 @@ internal static unsafe partial class Libc
     internal static partial int waitpid(int pid, int* status, int options);
 
     /// <summary>The process's environment block (<c>char **environ</c>).</summary>
-    internal static byte** Environ
-    {
-        get
-        {
-            nint libc = NativeLibrary.Load("libc.so.6");
-            return *(byte***)NativeLibrary.GetExport(libc, "environ");
-        }
-    }
+    internal static byte** Environ => *(byte***)EnvironAddress.Value;
+
+    private static readonly Lazy<nint> EnvironAddress = new(static () => NativeLibrary.GetExport(NativeLibrary.Load("libc.so.6"), "environ"));
 }

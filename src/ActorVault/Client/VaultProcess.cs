@@ -229,10 +229,10 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         return child;
     }
 
-    /// <summary>Finds the vault executable: the setting, this very executable, or actorvault(.dll) next to the application.</summary>
     /// <summary>Folder of the vault executable that the ActorVault.Hosting package copies into the application's output.</summary>
     internal const string PackagedVaultFolder = "actorvault-vault";
 
+    /// <summary>Finds the vault executable: the setting, this very executable, actorvault(.dll) next to the application, or the packaged copy.</summary>
     internal static (string FileName, string[] Prefix) ResolveExecutable(string configured)
     {
         if (!string.IsNullOrEmpty(configured))

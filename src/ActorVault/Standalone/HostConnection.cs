@@ -36,6 +36,9 @@ internal sealed class HostConnection : IAsyncDisposable
 
     public int HostPid { get; }
 
+    /// <summary>True once the host answered a request with a refusal (as opposed to not answering).</summary>
+    public bool IsRefusal { get; private set; }
+
     public string Address { get; }
 
     public static async Task<HostConnection> ConnectAsync(string infoPath, TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -56,9 +59,17 @@ internal sealed class HostConnection : IAsyncDisposable
             keys = SessionKeys.DeriveHostSession(info.ClientKey, SessionKeys.NewHostSessionId(DateTimeOffset.UtcNow));
             if (info.Tls is { } t)
             {
-                using (SecretBuffer.Scope key = t.ClientPrivateKey.Open())
+                try
                 {
-                    tls = LinkTls.FromKey(key.Bytes, t.ClientCertificate);
+                    using (SecretBuffer.Scope key = t.ClientPrivateKey.Open())
+                    {
+                        tls = LinkTls.FromKey(key.Bytes, t.ClientCertificate);
+                    }
+                }
+                catch (CryptographicException e)
+                {
+                    keys.Dispose();
+                    throw new HostConnectionException($"'{infoPath}' has a tls-cert / tls-key that is not a certificate and its private key ({e.GetType().Name}).", e);
                 }
 
                 tls.Pin(t.HostDigest);
@@ -198,6 +209,7 @@ internal sealed class HostConnection : IAsyncDisposable
             throw new HostConnectionException($"The actorvault host (pid {HostPid}) did not answer within {_timeout.TotalSeconds:0} s.");
         }
 
+        IsRefusal = reply is Refused;
         return reply switch
         {
             VaultEnvelope { Body: T answer } envelope when envelope.Session == _session && answer.RequestId == request.RequestId => answer,

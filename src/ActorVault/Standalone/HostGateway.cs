@@ -222,6 +222,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
     private void SweepSessions()
     {
         int swept = _sessions.Sweep(_settings.SessionIdleTimeout);
+        _announced.RemoveWhere(id => !_sessions.IsOpen(id));
         if (swept > 0)
         {
             _log.Info("Audit: {0} idle client session(s) closed; their keys are zeroed.", swept);

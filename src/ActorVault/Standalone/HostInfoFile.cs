@@ -94,7 +94,15 @@ internal static class HostInfoFile
         FileOwnership dir = SecretFiles.Inspect(directory);
         if (!dir.Exists)
         {
-            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            try
+            {
+                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new HostConnectionException($"Cannot create the info file's directory '{directory}': {e.Message}", e);
+            }
+
             dir = SecretFiles.Inspect(directory);
         }
 

@@ -54,7 +54,10 @@ internal sealed class HostSessions : ISessionAdmission, IDisposable
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         lock (_gate)
         {
-            reason = Math.Abs(now - (long)id.High) > (long)ClockSkew.TotalMilliseconds ? "stale or future session id"
+            ulong skew = (ulong)ClockSkew.TotalMilliseconds;
+            ulong stamp = id.High;
+            ulong clock = (ulong)now;
+            reason = (stamp > clock ? stamp - clock : clock - stamp) > skew ? "stale or future session id"
                 : _retired.ContainsKey(id) ? "retired session id"
                 : _lastSeen.Count >= MaxSessions ? "too many open sessions"
                 : null;
@@ -86,6 +89,14 @@ internal sealed class HostSessions : ISessionAdmission, IDisposable
             {
                 _lastSeen[id] = _time.GetTimestamp();
             }
+        }
+    }
+
+    public bool IsOpen(SessionId id)
+    {
+        lock (_gate)
+        {
+            return _lastSeen.ContainsKey(id);
         }
     }
 

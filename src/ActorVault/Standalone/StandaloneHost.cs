@@ -106,21 +106,28 @@ internal sealed class StandaloneHost
         system.ActorOf(HostGateway.Props(Vault, _sessions, settings, RequestStop), HostGateway.Name);
         Address = ((ExtendedActorSystem)system).Provider.DefaultAddress.ToString();
 
-        // Every way the host stops runs the link system's CoordinatedShutdown: unpublish first.
-        CoordinatedShutdown.Get(Vault.LinkSystem).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "actorvault-host-unpublish", async () =>
-        {
-            await UnpublishAsync().ConfigureAwait(false);
-            return Akka.Done.Instance;
-        });
-
         try
         {
             HostInfoFile.Write(Options.InfoPath, Address, Environment.ProcessId, clientKey, clientTls);
+        }
+        catch (IOException e)
+        {
+            // Another serve published first (O_EXCL): its file is left alone.
+            _hostSystem.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw new HostConnectionException($"Cannot publish '{Options.InfoPath}': {e.Message} (another actorvault host may have just started there).", e);
         }
         finally
         {
             clientTls?.ClientPrivateKey.Dispose();
         }
+
+        // Every way the host stops runs the link system's CoordinatedShutdown: unpublish first. Only a
+        // host that wrote the file may shred it.
+        CoordinatedShutdown.Get(Vault.LinkSystem).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "actorvault-host-unpublish", async () =>
+        {
+            await UnpublishAsync().ConfigureAwait(false);
+            return Akka.Done.Instance;
+        });
 
         return Options.InfoPath;
     }
