@@ -120,7 +120,17 @@ public sealed class VaultClient : IVault
         }
 
         // Start the vault child first, so that its startup overlaps the link system's.
-        PreLaunchedVault preLaunched = PreLaunch(settings, launcher);
+        PreLaunchedVault preLaunched;
+        try
+        {
+            preLaunched = PreLaunch(settings, launcher);
+        }
+        catch
+        {
+            settings.Tls?.Dispose();
+            throw;
+        }
+
         ActorSystem system;
         try
         {
@@ -133,6 +143,7 @@ public sealed class VaultClient : IVault
             preLaunched.Process.Kill();
             preLaunched.Process.Dispose();
             preLaunched.Keys.Dispose();
+            settings.Tls?.Dispose();
             throw;
         }
 
@@ -149,6 +160,7 @@ public sealed class VaultClient : IVault
         catch
         {
             await system.Terminate().ConfigureAwait(false);
+            settings.Tls?.Dispose();
             throw;
         }
     }
