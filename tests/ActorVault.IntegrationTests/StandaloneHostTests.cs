@@ -418,6 +418,56 @@ public sealed class StandaloneHostTests
         await rogue.Terminate();
     }
 
+    [Fact]
+    public void TwoServesStartedTogether_OneServes_TheOtherFailsWithoutTouchingItsFile()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-race-").FullName;
+        string info = Path.Combine(dir, "host.info");
+        try
+        {
+            using ChildProcess a = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", info]);
+            using ChildProcess b = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", info]);
+            a.StandardInput.Write("race secret\n");
+            a.StandardInput.Close();
+            b.StandardInput.Write("race secret\n");
+            b.StandardInput.Close();
+
+            // Exactly one publishes; the other exits 1 with one clear line.
+            ChildProcess? winner = null, loser = null;
+            DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (winner is null || loser is null)
+            {
+                Assert.True(DateTime.UtcNow < until, $"a: {a.StandardError}\nb: {b.StandardError}");
+                foreach ((ChildProcess one, ChildProcess other) in new[] { (a, b), (b, a) })
+                {
+                    if (one.Process.HasExited && one.Process.ExitCode == 1)
+                    {
+                        loser = one;
+                        winner = other;
+                    }
+                }
+
+                Thread.Yield();
+                a.Process.WaitForExit(50);
+            }
+
+            string ready = winner.WaitForLine("ACTORVAULT-HOST-READY");
+            Assert.Equal(1, loser.WaitForExit()); // drains its stderr
+            Assert.Contains("actorvault: ", loser.StandardError, StringComparison.Ordinal);
+            Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"pid={winner.Pid}"), File.ReadAllText(info), StringComparison.Ordinal);
+            (int code, string stdout, _) = ServedHost.Run(["exec", "--info-file", info, "--", "sha256sum"]);
+            Assert.Equal(0, code);
+            Assert.StartsWith(Sha256("race secret"), stdout, StringComparison.Ordinal);
+            Assert.Equal(0, ServedHost.Run(["stop", "--info-file", info]).Code);
+            Assert.Equal(0, winner.WaitForExit());
+            Assert.Contains("ACTORVAULT-HOST-READY", ready, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static int Threads(int pid) =>
         int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), CultureInfo.InvariantCulture);
 
