@@ -62,6 +62,51 @@ public static unsafe class SecretFiles
     }
 
     /// <summary>
+    /// Reads a regular file into secret memory through one descriptor, opened without following a
+    /// symlink and without blocking (a FIFO swapped in cannot hang the reader), and reports what that
+    /// descriptor is — so the checks and the read concern the same file. Throws
+    /// <see cref="FileNotFoundException"/> when nothing is there, <see cref="IOException"/> for a
+    /// symlink, a non-regular file or a read error, <see cref="Readers.SecretInputException"/> when
+    /// the content is empty or longer than <paramref name="maxBytes"/>.
+    /// </summary>
+    public static SecretBuffer ReadRegularFile(string path, int maxBytes, out FileOwnership ownership)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw errno switch
+            {
+                Libc.ENOENT => new FileNotFoundException($"'{path}' does not exist.", path),
+                Libc.ELOOP => new IOException($"'{path}' is a symbolic link; refusing to follow it."),
+                _ => new IOException($"Cannot open '{path}': {Libc.Describe(errno)}."),
+            };
+        }
+
+        try
+        {
+            if (!Libc.TryStat(fd, out int mode, out uint uid, out _, out int errno))
+            {
+                throw new IOException($"Cannot inspect '{path}': {Libc.Describe(errno)}.");
+            }
+
+            int type = mode & Libc.S_IFMT;
+            ownership = new FileOwnership(true, type == Libc.S_IFDIR, type == Libc.S_IFREG, false, uid, mode & 0x3FF);
+            if (!ownership.IsRegularFile)
+            {
+                throw new IOException($"'{path}' is not a regular file.");
+            }
+
+            return Readers.SecretReaders.ReadFromFileDescriptor(fd, new Readers.SecretReadOptions { MaxBytes = maxBytes });
+        }
+        finally
+        {
+            _ = Libc.close(fd);
+        }
+    }
+
+    /// <summary>
     /// Creates <paramref name="path"/> (which must not exist) with mode <c>0600</c> and writes
     /// <paramref name="content"/> to it from secret memory; the data is synced before this returns.
     /// </summary>

@@ -103,6 +103,22 @@ public sealed class StandaloneHostTests
         File.SetUnixFileMode(host.InfoFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         (code, _, _) = host.Cli("status");
         Assert.Equal(0, code);
+
+        // A symlink to the real file is not followed; a FIFO in its place does not hang the client.
+        string link = Path.Combine(host.Directory, "link.info");
+        File.CreateSymbolicLink(link, host.InfoFile);
+        (code, _, stderr) = host.Cli("status", "--info-file", link);
+        Assert.Equal(1, code);
+        Assert.Contains("symbolic link", stderr, StringComparison.Ordinal);
+        string fifo = Path.Combine(host.Directory, "fifo.info");
+        using (ChildProcess mkfifo = ChildProcess.Start("mkfifo", ["-m", "600", fifo]))
+        {
+            Assert.Equal(0, mkfifo.WaitForExit());
+        }
+
+        (code, _, stderr) = host.Cli("status", "--info-file", fifo);
+        Assert.Equal(1, code);
+        Assert.Contains("not a regular file", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

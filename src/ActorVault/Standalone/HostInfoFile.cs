@@ -173,32 +173,20 @@ internal static class HostInfoFile
     /// </summary>
     public static HostInfo Read(string path)
     {
-        FileOwnership file = SecretFiles.Inspect(path);
-        if (!file.Exists)
+        // One descriptor for the checks and the read (no symlink followed, no FIFO waited on).
+        SecretBuffer content;
+        FileOwnership file;
+        try
+        {
+            content = SecretFiles.ReadRegularFile(path, MaxBytes, out file);
+        }
+        catch (FileNotFoundException)
         {
             throw new HostConnectionException($"No actorvault host: '{path}' does not exist (start one with 'actorvault serve', or pass --info-file).");
         }
-
-        if (!file.IsRegularFile)
+        catch (IOException e)
         {
-            throw new HostConnectionException($"'{path}' is not a regular file (a symlink or something else); refusing it.");
-        }
-
-        if (file.OwnerId != SecretFiles.CurrentUserId)
-        {
-            throw new HostConnectionException($"'{path}' belongs to user {file.OwnerId}, not to you ({SecretFiles.CurrentUserId}); refusing it.");
-        }
-
-        if (file.AccessibleByOthers)
-        {
-            throw new HostConnectionException(string.Create(CultureInfo.InvariantCulture, $"'{path}' is accessible by others (mode {Convert.ToString(file.Permissions, 8)}); it must be 600. Refusing it."));
-        }
-
-        CheckDirectory(path);
-        SecretBuffer content;
-        try
-        {
-            content = SecretReaders.ReadFromFile(path, new SecretReadOptions { MaxBytes = MaxBytes });
+            throw new HostConnectionException($"{e.Message} Refusing '{path}' as an info file.", e);
         }
         catch (SecretInputException e)
         {
@@ -206,8 +194,19 @@ internal static class HostInfoFile
         }
 
         using (content)
-        using (SecretBuffer.Scope scope = content.Open())
         {
+            if (file.OwnerId != SecretFiles.CurrentUserId)
+            {
+                throw new HostConnectionException($"'{path}' belongs to user {file.OwnerId}, not to you ({SecretFiles.CurrentUserId}); refusing it.");
+            }
+
+            if (file.AccessibleByOthers)
+            {
+                throw new HostConnectionException(string.Create(CultureInfo.InvariantCulture, $"'{path}' is accessible by others (mode {Convert.ToString(file.Permissions, 8)}); it must be 600. Refusing it."));
+            }
+
+            CheckDirectory(path);
+            using SecretBuffer.Scope scope = content.Open();
             return Parse(scope.Bytes, path);
         }
     }
