@@ -140,6 +140,22 @@ public sealed class HostSessionSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.IsType<VaultEnvelope>(_host.FromBinary(fifth.ToBinary(new VaultEnvelope(fifthKeys.Id, new Ping(Guid.NewGuid(), 1))), "E1"));
     }
 
+    [Fact]
+    public void CandidatesInFlight_CountAgainstTheCap_UntilTheyAreAdmittedOrAbandoned()
+    {
+        SessionId[] ids = [.. Enumerable.Range(0, 4).Select(_ => SessionKeys.NewHostSessionId(_time.GetUtcNow()))];
+        using SessionKeys? a = _sessions.Candidate(ids[0], out _);
+        using SessionKeys? b = _sessions.Candidate(ids[1], out _);
+        using SessionKeys? c = _sessions.Candidate(ids[2], out _);
+        Assert.NotNull(c);
+        Assert.Null(_sessions.Candidate(ids[3], out string? reason));
+        Assert.Equal("too many open sessions", reason);
+
+        _sessions.Abandoned(ids[2]);
+        using SessionKeys? d = _sessions.Candidate(ids[3], out _);
+        Assert.NotNull(d);
+    }
+
     protected override void AfterAll()
     {
         _sessions.Dispose();

@@ -123,6 +123,7 @@ internal sealed class EnvelopeSerializer : SerializerWithStringManifest
         if (body is null || !_ring.TryAdd(candidate))
         {
             candidate.Dispose();
+            admission.Abandoned(session);
             reason ??= "session opened twice";
             return null;
         }

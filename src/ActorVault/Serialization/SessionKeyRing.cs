@@ -80,6 +80,9 @@ internal interface ISessionAdmission
 
     /// <summary>A candidate authenticated and was added to the ring.</summary>
     void Admitted(SessionId id);
+
+    /// <summary>A candidate did not authenticate (or lost a race): its reserved place is free again.</summary>
+    void Abandoned(SessionId id);
 }
 
 internal sealed class SessionKeyRingProvider : ExtensionIdProvider<SessionKeyRing>

@@ -48,6 +48,7 @@ internal sealed class HostSessions : ISessionAdmission, IDisposable
     public long Refused => Interlocked.Read(ref _refused);
 
     private long _refused;
+    private int _reserved;
 
     public SessionKeys? Candidate(SessionId id, out string? reason)
     {
@@ -59,8 +60,13 @@ internal sealed class HostSessions : ISessionAdmission, IDisposable
             ulong clock = (ulong)now;
             reason = (stamp > clock ? stamp - clock : clock - stamp) > skew ? "stale or future session id"
                 : _retired.ContainsKey(id) ? "retired session id"
-                : _lastSeen.Count >= MaxSessions ? "too many open sessions"
+                : _lastSeen.Count + _reserved >= MaxSessions ? "too many open sessions"
                 : null;
+            if (reason is null)
+            {
+                // Reserve the place now, so concurrent first frames cannot overshoot the cap.
+                _reserved++;
+            }
         }
 
         if (reason is not null)
@@ -74,9 +80,28 @@ internal sealed class HostSessions : ISessionAdmission, IDisposable
 
     public void Admitted(SessionId id)
     {
+        bool retired;
         lock (_gate)
         {
-            _lastSeen[id] = _time.GetTimestamp();
+            _reserved--;
+            retired = _retired.ContainsKey(id);
+            if (!retired)
+            {
+                _lastSeen[id] = _time.GetTimestamp();
+            }
+        }
+
+        if (retired)
+        {
+            _ring.Remove(id);
+        }
+    }
+
+    public void Abandoned(SessionId id)
+    {
+        lock (_gate)
+        {
+            _reserved--;
         }
     }
 
