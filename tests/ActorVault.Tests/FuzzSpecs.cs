@@ -35,6 +35,51 @@ public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task HostAdmission_MutatedFirstFrames_OpenNoSession_NeverThrow()
+    {
+        var random = new Random(Seed + 7);
+        ActorSystem hostSide = ActorSystem.Create("fuzz-host", SpecConfig.Vault);
+        ActorSystem clientSide = ActorSystem.Create("fuzz-host-client", SpecConfig.Client);
+        try
+        {
+            SecretBuffer clientKey = Aead.NewKey();
+            SessionKeyRing ring = SessionKeyRing.For(hostSide);
+            using SecretBuffer copy = SecretMemory.Allocate(32);
+            using (SecretBuffer.Scope from = clientKey.Open())
+            using (SecretBuffer.Scope to = copy.Open())
+            {
+                from.Bytes.CopyTo(to.WritableBytes);
+            }
+
+            using var sessions = new HostSessions(clientKey, ring, maxSessions: 4, clockSkew: TimeSpan.FromMinutes(2));
+            ring.Admission = sessions;
+            var host = new EnvelopeSerializer((ExtendedActorSystem)hostSide);
+            var client = new EnvelopeSerializer((ExtendedActorSystem)clientSide);
+            SessionKeyRing clientRing = SessionKeyRing.For(clientSide);
+            int refused = 0;
+            for (int i = 0; i < Cases; i++)
+            {
+                // A fresh session per case: its first frame, mutated, must never open it.
+                SessionKeys keys = SessionKeys.DeriveHostSession(copy, SessionKeys.NewHostSessionId(DateTimeOffset.UtcNow));
+                clientRing.Add(keys);
+                byte[] valid = client.ToBinary(new VaultEnvelope(keys.Id, new HostLease(Guid.NewGuid(), "password", random.Next())));
+                clientRing.Remove(keys.Id);
+                byte[] frame = Mutate(valid, random);
+                Assert.IsType<RejectedEnvelope>(host.FromBinary(frame, "E1"));
+                refused++;
+            }
+
+            Assert.Equal(0, ring.Count);
+            Assert.Equal(0, sessions.Open);
+            _output.WriteLine($"seed {Seed + 7}: {Cases} mutated first frames of new host sessions, {refused} refused, 0 sessions opened, 0 exceptions");
+        }
+        finally
+        {
+            await Task.WhenAll(hostSide.Terminate(), clientSide.Terminate());
+        }
+    }
+
+    [Fact]
     public void EnvelopeFrames_Mutated_AreAllRefused_NeverThrow()
     {
         var random = new Random(Seed);
