@@ -10,12 +10,16 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        // The vault child parses its own few arguments: it starts lean, without the command-line library.
-        if (args.Length > 0 && args[0] == "vault")
-        {
-            return ActorVault.Vault.VaultHost.Run(args[1..]);
-        }
+        // The vault child parses its own few arguments: it starts lean, without the command-line library
+        // (which the JIT would load for this very method if the commands were parsed here).
+        return args.Length > 0 && args[0] == "vault"
+            ? ActorVault.Vault.VaultHost.Run(args[1..])
+            : await RunCommandAsync(args);
+    }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task<int> RunCommandAsync(string[] args)
+    {
         RootCommand root = Cli.Build();
         ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)

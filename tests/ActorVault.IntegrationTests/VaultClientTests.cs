@@ -44,6 +44,11 @@ public sealed class VaultClientTests
         Assert.Contains(" vault ", cmdline + " ");
         Assert.DoesNotContain("bootstrap", cmdline, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("ACTORVAULT_", environ, StringComparison.Ordinal);
+
+        // The vault starts lean: the command-line library of the `actorvault` executable is not loaded.
+        string maps = await File.ReadAllTextAsync($"/proc/{client.VaultPid}/maps");
+        Assert.Contains("ActorVault.Host.dll", maps, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.CommandLine.dll", maps, StringComparison.Ordinal);
     }
 
     [Fact]
