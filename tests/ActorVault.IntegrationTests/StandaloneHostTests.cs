@@ -484,6 +484,39 @@ public sealed class StandaloneHostTests
         }
     }
 
+    [Fact]
+    public async Task StandaloneVaultClient_LeasesInProcess_ZeroesAtTheDeadline_AndIsRefusedWithAnotherKey()
+    {
+        using var host = ServedHost.Start("leased in process");
+        await using (Standalone.StandaloneVaultClient vault = await Standalone.StandaloneVaultClient.ConnectAsync(host.InfoFile))
+        {
+            Assert.Equal(host.Pid, vault.HostPid);
+            string digest = await vault.WithSecretAsync("password", static bytes => Convert.ToHexStringLower(SHA256.HashData(bytes)));
+            Assert.Equal(Sha256("leased in process"), digest);
+
+            // The deadline zeroes the bytes while the callback still reads them.
+            bool zeroed = await vault.WithSecretAsync("password", static bytes =>
+            {
+                DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while (bytes.IndexOfAnyExcept((byte)0) >= 0 && DateTime.UtcNow < until)
+                {
+                    Thread.SpinWait(1000);
+                }
+
+                return bytes.IndexOfAnyExcept((byte)0) < 0;
+            }, TimeSpan.FromMilliseconds(300));
+            Assert.True(zeroed);
+
+            await Assert.ThrowsAsync<VaultOperationException>(() => vault.WithSecretAsync("no-such-secret", static bytes => bytes.Length));
+        }
+
+        string forged = Path.Combine(host.Directory, "forged.info");
+        File.WriteAllLines(forged, File.ReadAllLines(host.InfoFile).Select(l => l.StartsWith("key=", StringComparison.Ordinal) ? "key=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : l));
+        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Standalone.HostConnectionException refused = await Assert.ThrowsAsync<Standalone.HostConnectionException>(() => Standalone.StandaloneVaultClient.ConnectAsync(forged));
+        Assert.Contains("refused this client", refused.Message, StringComparison.Ordinal);
+    }
+
     private static int Threads(int pid) =>
         int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), CultureInfo.InvariantCulture);
 
