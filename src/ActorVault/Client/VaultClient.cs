@@ -310,7 +310,7 @@ public sealed class VaultClient : IVault
     /// </summary>
     private SecretBuffer OpenPayload(SessionKeys keys, byte[]? nonce, byte[]? ciphertext, byte[]? tag, byte[] aad, string name)
     {
-        if (nonce is not { Length: Aead.NonceSize } || tag is not { Length: Aead.TagSize } || ciphertext is not { Length: > 0 })
+        if (!Aead.IsWellFormed(nonce, ciphertext, tag))
         {
             throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault's sealed payload for secret '{name}' is malformed; refused.");
         }

@@ -25,6 +25,23 @@ internal static class Aead
         gcm.Encrypt(nonce, plaintext, ciphertext, tag, associatedData);
     }
 
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> under <paramref name="key"/> with a fresh random nonce. The
+    /// returned arrays are nonce, ciphertext and tag: public, never the plaintext.
+    /// </summary>
+    public static (byte[] Nonce, byte[] Ciphertext, byte[] Tag) Seal(SecretBuffer key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(NonceSize);
+        byte[] ciphertext = new byte[plaintext.Length];
+        byte[] tag = new byte[TagSize];
+        Encrypt(key, nonce, plaintext, ciphertext, tag, associatedData);
+        return (nonce, ciphertext, tag);
+    }
+
+    /// <summary>A sealed payload from outside has a nonce and a tag of the right sizes and some ciphertext.</summary>
+    public static bool IsWellFormed(byte[]? nonce, byte[]? ciphertext, byte[]? tag) =>
+        nonce is { Length: NonceSize } && tag is { Length: TagSize } && ciphertext is { Length: > 0 };
+
     /// <summary>Decrypts into <paramref name="plaintext"/>; false (and zeroed output) when the tag does not verify.</summary>
     public static bool TryDecrypt(SecretBuffer key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {

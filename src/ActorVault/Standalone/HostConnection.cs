@@ -136,7 +136,7 @@ internal sealed class HostConnection : IAsyncDisposable
     public async Task<SecretBuffer> LeaseAsync(string name, TimeSpan ttl, CancellationToken cancellationToken = default)
     {
         LeaseGranted granted = await SendAsync<LeaseGranted>(new HostLease(Guid.NewGuid(), name, (long)ttl.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
-        if (granted.Name != name || granted.Nonce is not { Length: Aead.NonceSize } || granted.Tag is not { Length: Aead.TagSize } || granted.Ciphertext is not { Length: > 0 })
+        if (granted.Name != name || !Aead.IsWellFormed(granted.Nonce, granted.Ciphertext, granted.Tag))
         {
             throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The host's sealed lease of '{name}' is malformed; refused.");
         }
@@ -179,14 +179,8 @@ internal sealed class HostConnection : IAsyncDisposable
         using (secret)
         {
             Guid requestId = Guid.NewGuid();
-            byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
-            byte[] ciphertext = new byte[secret.Length];
-            byte[] tag = new byte[Aead.TagSize];
-            using (SecretBuffer.Scope plain = secret.Open())
-            {
-                Aead.Encrypt(Keys().PayloadKey, nonce, plain.Bytes, ciphertext, tag, HostGateway.UnlockAad(name, requestId));
-            }
-
+            using SecretBuffer.Scope plain = secret.Open();
+            (byte[] nonce, byte[] ciphertext, byte[] tag) = Aead.Seal(Keys().PayloadKey, plain.Bytes, HostGateway.UnlockAad(name, requestId));
             return new HostUnlock(requestId, name, nonce, ciphertext, tag);
         }
     }

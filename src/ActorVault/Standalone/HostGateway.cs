@@ -144,16 +144,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
         Guid leaseId = Guid.NewGuid();
         byte[] aad = KeystoreActor.LeaseAad(request.Name, leaseId);
         (byte[] nonce, byte[] ciphertext, byte[] tag) = await _vault.WithSecretAsync(
-            request.Name,
-            bytes =>
-            {
-                byte[] n = System.Security.Cryptography.RandomNumberGenerator.GetBytes(Aead.NonceSize);
-                byte[] c = new byte[bytes.Length];
-                byte[] t = new byte[Aead.TagSize];
-                Aead.Encrypt(keys.PayloadKey, n, bytes, c, t, aad);
-                return (n, c, t);
-            },
-            new LeaseOptions { Ttl = ttl }).ConfigureAwait(false);
+            request.Name, bytes => Aead.Seal(keys.PayloadKey, bytes, aad), new LeaseOptions { Ttl = ttl }).ConfigureAwait(false);
         _log.Info("Audit: lease {0} of {1} re-sealed to client session {2}; the host's copy is zeroed.", leaseId, SecretNames.Describe(request.Name), keys.Id);
         return new LeaseGranted(request.RequestId, leaseId, request.Name, (long)ttl.TotalMilliseconds, nonce, ciphertext, tag);
     }
@@ -161,7 +152,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
     private async Task<IVaultReply> UnlockAsync(HostUnlock request, SessionKeys keys)
     {
         CheckName(request.Name);
-        if (request.Nonce is not { Length: Aead.NonceSize } || request.Tag is not { Length: Aead.TagSize } || request.Ciphertext is not { Length: > 0 })
+        if (!Aead.IsWellFormed(request.Nonce, request.Ciphertext, request.Tag))
         {
             throw new SecretInputException(SecretInputError.Empty, "The secret to unlock with is empty or malformed.");
         }

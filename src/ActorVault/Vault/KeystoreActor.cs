@@ -225,13 +225,10 @@ internal sealed class KeystoreActor : ReceiveActor
         SecretBuffer dataKey = Aead.NewKey();
         try
         {
-            byte[] aad = StoredAad(name);
-            byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
-            byte[] ciphertext = new byte[plaintext.Length];
-            byte[] tag = new byte[Aead.TagSize];
+            byte[] nonce, ciphertext, tag;
             using (SecretBuffer.Scope secret = plaintext.Open())
             {
-                Aead.Encrypt(dataKey, nonce, secret.Bytes, ciphertext, tag, aad);
+                (nonce, ciphertext, tag) = Aead.Seal(dataKey, secret.Bytes, StoredAad(name));
             }
 
             byte[] wrapped = dataKey.Use(_rsa!, static (key, r) => r.Encrypt(key, PublicKeySealing.Padding));
@@ -344,16 +341,9 @@ internal sealed class KeystoreActor : ReceiveActor
 
     internal static (byte[] Nonce, byte[] Ciphertext, byte[] Tag) Seal(SessionKeys keys, byte[] aad, string name, StoredSecret stored)
     {
-        byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
-        byte[] ciphertext = new byte[stored.Ciphertext.Length];
-        byte[] tag = new byte[Aead.TagSize];
-        using (SecretBuffer opened = Open(name, stored))
-        using (SecretBuffer.Scope plain = opened.Open())
-        {
-            Aead.Encrypt(keys.PayloadKey, nonce, plain.Bytes, ciphertext, tag, aad);
-        }
-
-        return (nonce, ciphertext, tag);
+        using SecretBuffer opened = Open(name, stored);
+        using SecretBuffer.Scope plain = opened.Open();
+        return Aead.Seal(keys.PayloadKey, plain.Bytes, aad);
     }
 
     internal static byte[] LeaseAad(string name, Guid leaseId) => Encoding.UTF8.GetBytes($"actorvault/v1/lease\0{name}\0{leaseId:N}");
