@@ -57,37 +57,8 @@ internal sealed class SessionKeys : IDisposable
         return bootstrap;
     }
 
-    public static SessionKeys Derive(SecretBuffer bootstrap)
-    {
-        ArgumentNullException.ThrowIfNull(bootstrap);
-        if (bootstrap.Length != BootstrapSize)
-        {
-            throw new ArgumentException($"A bootstrap secret is {BootstrapSize} bytes, not {bootstrap.Length}.", nameof(bootstrap));
-        }
-
-        Span<byte> id = stackalloc byte[SessionId.Size];
-        SecretBuffer envelope = SecretMemory.Allocate(Aead.KeySize);
-        SecretBuffer payload = SecretMemory.Allocate(Aead.KeySize);
-        try
-        {
-            using (SecretBuffer.Scope ikm = bootstrap.Open())
-            using (SecretBuffer.Scope e = envelope.Open())
-            using (SecretBuffer.Scope p = payload.Open())
-            {
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, id, Salt, IdInfo);
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, e.WritableBytes, Salt, EnvelopeInfo);
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, p.WritableBytes, Salt, PayloadInfo);
-            }
-
-            return new SessionKeys(SessionId.Read(id), envelope, payload);
-        }
-        catch
-        {
-            envelope.Dispose();
-            payload.Dispose();
-            throw;
-        }
-    }
+    public static SessionKeys Derive(SecretBuffer bootstrap) =>
+        DeriveKeys(bootstrap, "A bootstrap secret", nameof(bootstrap), Salt, EnvelopeInfo, PayloadInfo, id: null);
 
     private static readonly byte[] HostSalt = Encoding.ASCII.GetBytes("actorvault/v1/host-client");
 
@@ -98,31 +69,43 @@ internal sealed class SessionKeys : IDisposable
     /// </summary>
     public static SessionKeys DeriveHostSession(SecretBuffer clientKey, SessionId id)
     {
-        ArgumentNullException.ThrowIfNull(clientKey);
-        if (clientKey.Length != BootstrapSize)
-        {
-            throw new ArgumentException($"A host client key is {BootstrapSize} bytes, not {clientKey.Length}.", nameof(clientKey));
-        }
-
         Span<byte> envelopeInfo = stackalloc byte[EnvelopeInfo.Length + SessionId.Size];
         Span<byte> payloadInfo = stackalloc byte[PayloadInfo.Length + SessionId.Size];
         EnvelopeInfo.CopyTo(envelopeInfo);
         PayloadInfo.CopyTo(payloadInfo);
         id.Write(envelopeInfo[EnvelopeInfo.Length..]);
         id.Write(payloadInfo[PayloadInfo.Length..]);
+        return DeriveKeys(clientKey, "A host client key", nameof(clientKey), HostSalt, envelopeInfo, payloadInfo, id);
+    }
+
+    /// <summary>HKDF-SHA256 of <paramref name="ikm"/> into an envelope key and a payload key in secret memory; the session id too, unless given.</summary>
+    private static SessionKeys DeriveKeys(SecretBuffer ikm, string what, string parameter, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> envelopeInfo, ReadOnlySpan<byte> payloadInfo, SessionId? id)
+    {
+        ArgumentNullException.ThrowIfNull(ikm, parameter);
+        if (ikm.Length != BootstrapSize)
+        {
+            throw new ArgumentException($"{what} is {BootstrapSize} bytes, not {ikm.Length}.", parameter);
+        }
+
+        Span<byte> derivedId = stackalloc byte[SessionId.Size];
         SecretBuffer envelope = SecretMemory.Allocate(Aead.KeySize);
         SecretBuffer payload = SecretMemory.Allocate(Aead.KeySize);
         try
         {
-            using (SecretBuffer.Scope ikm = clientKey.Open())
+            using (SecretBuffer.Scope input = ikm.Open())
             using (SecretBuffer.Scope e = envelope.Open())
             using (SecretBuffer.Scope p = payload.Open())
             {
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, e.WritableBytes, HostSalt, envelopeInfo);
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm.Bytes, p.WritableBytes, HostSalt, payloadInfo);
+                if (id is null)
+                {
+                    HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, derivedId, salt, IdInfo);
+                }
+
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, e.WritableBytes, salt, envelopeInfo);
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, p.WritableBytes, salt, payloadInfo);
             }
 
-            return new SessionKeys(id, envelope, payload);
+            return new SessionKeys(id ?? SessionId.Read(derivedId), envelope, payload);
         }
         catch
         {
