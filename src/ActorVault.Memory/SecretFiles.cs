@@ -52,8 +52,7 @@ public static unsafe class SecretFiles
                 throw new IOException($"Cannot inspect '{path}': {Libc.Describe(errno)}.");
             }
 
-            int type = mode & Libc.S_IFMT;
-            return new FileOwnership(true, type == Libc.S_IFDIR, type == Libc.S_IFREG, type == Libc.S_IFLNK, uid, mode & 0x3FF);
+            return Ownership(mode, uid);
         }
         finally
         {
@@ -91,8 +90,7 @@ public static unsafe class SecretFiles
                 throw new IOException($"Cannot inspect '{path}': {Libc.Describe(errno)}.");
             }
 
-            int type = mode & Libc.S_IFMT;
-            ownership = new FileOwnership(true, type == Libc.S_IFDIR, type == Libc.S_IFREG, false, uid, mode & 0x3FF);
+            ownership = Ownership(mode, uid);
             if (!ownership.IsRegularFile)
             {
                 throw new IOException($"'{path}' is not a regular file.");
@@ -104,6 +102,12 @@ public static unsafe class SecretFiles
         {
             _ = Libc.close(fd);
         }
+    }
+
+    private static FileOwnership Ownership(int mode, uint uid)
+    {
+        int type = mode & Libc.S_IFMT;
+        return new FileOwnership(true, type == Libc.S_IFDIR, type == Libc.S_IFREG, type == Libc.S_IFLNK, uid, mode & 0x3FF);
     }
 
     /// <summary>

@@ -28,6 +28,7 @@ internal static unsafe partial class Libc
     /// <summary>Type and permission bits, owner and size of an open descriptor (fstat).</summary>
     internal static bool TryStat(int fd, out int mode, out uint uid, out long size, out int errno)
     {
+        // struct stat is 144 bytes on x86_64 and 128 on arm64; 256 covers both.
         byte* buffer = stackalloc byte[256];
         if (fstat(fd, buffer) != 0)
         {

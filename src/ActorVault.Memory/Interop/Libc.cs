@@ -139,20 +139,8 @@ internal static unsafe partial class Libc
     internal static partial int getpid();
 
     /// <summary>File type bits of <c>st_mode</c>, read with fstat (glibc ≥ 2.33 exports <c>fstat</c>).</summary>
-    internal static int FileTypeOf(int fd, out int errno)
-    {
-        // struct stat is 144 bytes on x86_64 and 128 on arm64; 256 covers both.
-        byte* buffer = stackalloc byte[256];
-        if (fstat(fd, buffer) != 0)
-        {
-            errno = Marshal.GetLastPInvokeError();
-            return -1;
-        }
-
-        errno = 0;
-        int modeOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
-        return *(int*)(buffer + modeOffset) & S_IFMT;
-    }
+    internal static int FileTypeOf(int fd, out int errno) =>
+        TryStat(fd, out int mode, out _, out _, out errno) ? mode & S_IFMT : -1;
 
     internal static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno) + $" (errno {errno})";
 }
