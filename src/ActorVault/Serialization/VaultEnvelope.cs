@@ -1,3 +1,4 @@
+using Akka.Actor;
 using ActorVault.Protocol;
 
 namespace ActorVault.Serialization;
@@ -19,3 +20,15 @@ internal sealed record VaultEnvelope(SessionId Session, IVaultProtocolMessage Bo
 /// <see cref="Refused"/> and an audit line.
 /// </summary>
 internal sealed record RejectedEnvelope(string Reason, string SessionHint);
+
+/// <summary>Whom the refusing actors (the vault's guardian, the standalone host's gateway) answer.</summary>
+internal static class RefusalPolicy
+{
+    /// <summary>
+    /// Only a sender on this machine, never the refusing actor itself nor dead letters: a remote
+    /// message's sender is the sender's claim, so answering anyone else would let a rogue make the
+    /// actor open connections elsewhere or refuse itself in a loop. (Refusals themselves are never answered.)
+    /// </summary>
+    public static bool MayAnswer(IActorRef sender, IActorRef self, ActorSystem system) =>
+        !sender.IsNobody() && !sender.Equals(self) && !sender.Equals(system.DeadLetters) && sender.Path.Address.Host is null or "127.0.0.1";
+}

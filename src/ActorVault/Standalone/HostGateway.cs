@@ -196,8 +196,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
             _log.Warning("Audit: refused a message from {0}: {1} ({2} refused so far).", Sender.Path.Address, reason, n);
         }
 
-        // Answer only a sender on this machine and never this actor: the sender is the sender's claim.
-        if (!Sender.IsNobody() && !Sender.Equals(Self) && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
+        if (RefusalPolicy.MayAnswer(Sender, Self, Context.System))
         {
             Sender.Tell(new Refused(answer));
         }

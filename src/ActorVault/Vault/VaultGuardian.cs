@@ -181,9 +181,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             _log.Warning("Audit: refused a message from {0}: {1} (refusal #{2}{3}).", Sender.Path, reason, count, count == 20 ? "; further refusals are logged every 1,000th" : string.Empty);
         }
 
-        // Answer only a sender on this machine: the sender's address is the sender's claim, and the
-        // vault must not be made to open connections elsewhere.
-        if (!Sender.IsNobody() && !Sender.Equals(Self) && !Sender.Equals(Context.System.DeadLetters) && Sender.Path.Address.Host is null or "127.0.0.1")
+        if (RefusalPolicy.MayAnswer(Sender, Self, Context.System))
         {
             Sender.Tell(new Refused("not authenticated for this vault"));
         }
