@@ -256,11 +256,9 @@ public sealed class RogueClientTests : IAsyncLifetime
         return bytes;
     }
 
-    private static long RssKiB(int pid) =>
-        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+    private static long RssKiB(int pid) => Testing.ProcStatus.RssKiB(pid);
 
-    private static int Threads(int pid) =>
-        int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    private static int Threads(int pid) => Testing.ProcStatus.Threads(pid);
 
     /// <summary>The application's own traffic during the attack: every call must succeed.</summary>
     private async Task<int> LegitimateLoop()

@@ -145,11 +145,7 @@ public sealed class StandaloneHostTests
     public void AClientWithAnotherKey_IsRefused_AndTheRightfulClientKeepsLeasing()
     {
         using var host = ServedHost.Start("rightful secret");
-        string forged = Path.Combine(host.Directory, "forged.info");
-        string[] lines = File.ReadAllLines(host.InfoFile);
-        string[] copy = [.. lines.Select(l => l.StartsWith("key=", StringComparison.Ordinal) ? "key=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : l)];
-        File.WriteAllLines(forged, copy);
-        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string forged = host.InfoFileWith("forged.info", "key", Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
 
         foreach (string[] command in new[] { new[] { "status" }, ["exec", "--", "cat"], ["lock"], ["stop"] })
         {
@@ -314,12 +310,7 @@ public sealed class StandaloneHostTests
         using var rogue = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=rogue", rogue, System.Security.Cryptography.HashAlgorithmName.SHA256);
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        string forged = Path.Combine(host.Directory, "forged.info");
-        File.WriteAllLines(forged, File.ReadAllLines(host.InfoFile).Select(l =>
-            l.StartsWith("tls-cert=", StringComparison.Ordinal) ? "tls-cert=" + Convert.ToHexStringLower(certificate.RawData)
-            : l.StartsWith("tls-key=", StringComparison.Ordinal) ? "tls-key=" + Convert.ToHexStringLower(rogue.ExportPkcs8PrivateKey())
-            : l));
-        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string forged = host.InfoFileWith("forged.info", "tls-cert", Convert.ToHexStringLower(certificate.RawData), "tls-key", Convert.ToHexStringLower(rogue.ExportPkcs8PrivateKey()));
         (int refused, string nothing, string error) = host.Cli("exec", "--info-file", forged, "--", "sha256sum");
         Assert.Equal(125, refused);
         Assert.Equal(string.Empty, nothing);
@@ -327,9 +318,7 @@ public sealed class StandaloneHostTests
         host.Serve.WaitForError("presented an unpinned certificate; refused");
 
         // A tls-key that is hex but not a key: one clear line, exit 1, no stack trace.
-        string corrupt = Path.Combine(host.Directory, "corrupt.info");
-        File.WriteAllLines(corrupt, File.ReadAllLines(host.InfoFile).Select(l => l.StartsWith("tls-key=", StringComparison.Ordinal) ? "tls-key=" + new string('a', 276) : l));
-        File.SetUnixFileMode(corrupt, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string corrupt = host.InfoFileWith("corrupt.info", "tls-key", new string('a', 276));
         (int bad, _, string message) = host.Cli("status", "--info-file", corrupt);
         Assert.Equal(1, bad);
         Assert.Single(message.Trim().Split('\n'));
@@ -510,15 +499,12 @@ public sealed class StandaloneHostTests
             await Assert.ThrowsAsync<VaultOperationException>(() => vault.WithSecretAsync("no-such-secret", static bytes => bytes.Length));
         }
 
-        string forged = Path.Combine(host.Directory, "forged.info");
-        File.WriteAllLines(forged, File.ReadAllLines(host.InfoFile).Select(l => l.StartsWith("key=", StringComparison.Ordinal) ? "key=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : l));
-        File.SetUnixFileMode(forged, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string forged = host.InfoFileWith("forged.info", "key", Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
         Standalone.HostConnectionException refused = await Assert.ThrowsAsync<Standalone.HostConnectionException>(() => Standalone.StandaloneVaultClient.ConnectAsync(forged));
         Assert.Contains("refused this client", refused.Message, StringComparison.Ordinal);
     }
 
-    private static int Threads(int pid) =>
-        int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), CultureInfo.InvariantCulture);
+    private static int Threads(int pid) => ProcStatus.Threads(pid);
 
     internal static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
@@ -574,6 +560,29 @@ public sealed class StandaloneHostTests
 
         public (int Code, string Stdout, string Stderr) Cli(string[] args, string input) =>
             Run(args.Contains("--info-file") || args.Contains("--help") ? args : [args[0], "--info-file", InfoFile, .. args[1..]], input);
+
+        /// <summary>
+        /// A copy of the info file (mode 0600, next to it) with some fields replaced:
+        /// <paramref name="replacements"/> alternates field name and new value.
+        /// </summary>
+        public string InfoFileWith(string fileName, params string[] replacements)
+        {
+            string path = Path.Combine(Directory, fileName);
+            File.WriteAllLines(path, File.ReadAllLines(InfoFile).Select(line =>
+            {
+                for (int i = 0; i < replacements.Length; i += 2)
+                {
+                    if (line.StartsWith(replacements[i] + "=", StringComparison.Ordinal))
+                    {
+                        return $"{replacements[i]}={replacements[i + 1]}";
+                    }
+                }
+
+                return line;
+            }));
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            return path;
+        }
 
         public void Kill()
         {
