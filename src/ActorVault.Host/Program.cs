@@ -10,6 +10,19 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
+        // Every actorvault process — the vault, serve, each CLI command — runs hardened: no .NET
+        // diagnostic port (only the environment before the runtime starts can close it, so re-exec
+        // once), not dumpable, no core files; before anything secret exists.
+        if (ActorVault.Memory.ProcessHardening.ReexecWithoutDiagnostics(args) is { } failed)
+        {
+            Console.Error.WriteLine($"actorvault: warning: could not close the .NET diagnostic port ({failed}); a process of the same user could dump this one.");
+        }
+
+        foreach (string problem in ActorVault.Memory.ProcessHardening.Apply().Problems)
+        {
+            Console.Error.WriteLine($"actorvault: warning: hardening: {problem}");
+        }
+
         // The vault child parses its own few arguments: it starts lean, without the command-line library
         // (which the JIT would load for this very method if the commands were parsed here).
         return args.Length > 0 && args[0] == "vault"

@@ -36,7 +36,7 @@ internal static class ActorVaultHocon
         Add("supervisor.rsa-bits", options.RsaBits);
         Add("supervisor.stop-grace", options.StopGrace);
         Add("supervisor.secure-heap-bytes", options.SecureHeapBytes);
-        Add("supervisor.mutual-tls", options.MutualTls);
+        Add("supervisor.harden-process", options.HardenProcess);
         Add("lease.default-ttl", options.DefaultLeaseTtl);
         Add("lease.max-concurrent", options.MaxConcurrentLeases);
         Add("lease.capacity-wait", options.LeaseCapacityWait);

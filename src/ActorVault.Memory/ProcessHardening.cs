@@ -39,6 +39,77 @@ public static class ProcessHardening
         return Status(problems);
     }
 
+    /// <summary>The variable that closes the .NET diagnostic port; only read when the runtime starts.</summary>
+    public const string DiagnosticsVariable = "DOTNET_EnableDiagnostics";
+
+    /// <summary>
+    /// When this process started with its .NET diagnostic port open, replaces it (<c>execve(2)</c>, same
+    /// pid, same descriptors and terminal) by itself with <c>DOTNET_EnableDiagnostics=0</c> added to the
+    /// environment: the port can only be closed before the runtime starts. Returns only when nothing was
+    /// to be done, or with the reason the re-exec failed (the caller warns and goes on).
+    /// </summary>
+    /// <param name="arguments">This process's arguments after the program (as <c>Main</c> got them).</param>
+    public static unsafe string? ReexecWithoutDiagnostics(IReadOnlyList<string> arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (Environment.GetEnvironmentVariable(DiagnosticsVariable) == "0")
+        {
+            return null;
+        }
+
+        string? executable = Environment.ProcessPath;
+        if (executable is null)
+        {
+            return "the executable's path is unknown";
+        }
+
+        // Public data only (the command line and environment): no secret exists yet.
+        var argv = new List<string> { executable };
+        string[] original = Environment.GetCommandLineArgs();
+        if (Path.GetFileNameWithoutExtension(executable) == "dotnet" && original.Length > 0)
+        {
+            argv.Add(original[0]); // the application's .dll, after the muxer
+        }
+
+        argv.AddRange(arguments);
+        var envp = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            string key = (string)e.Key;
+            if (key is not (DiagnosticsVariable or "COMPlus_EnableDiagnostics"))
+            {
+                envp.Add($"{key}={e.Value}");
+            }
+        }
+
+        envp.Add($"{DiagnosticsVariable}=0");
+#pragma warning disable RS0030 // public data: the command line and the environment, never a secret
+        nint[] strings = [.. argv.Concat(envp).Select(Marshal.StringToCoTaskMemUTF8)];
+#pragma warning restore RS0030
+        byte** args = stackalloc byte*[argv.Count + 1];
+        byte** env = stackalloc byte*[envp.Count + 1];
+        for (int i = 0; i < argv.Count; i++)
+        {
+            args[i] = (byte*)strings[i];
+        }
+
+        for (int i = 0; i < envp.Count; i++)
+        {
+            env[i] = (byte*)strings[argv.Count + i];
+        }
+
+        args[argv.Count] = null;
+        env[envp.Count] = null;
+        _ = Libc.execve(args[0], args, env);
+        int errno = Marshal.GetLastPInvokeError();
+        foreach (nint s in strings)
+        {
+            Marshal.FreeCoTaskMem(s);
+        }
+
+        return $"execve failed: {Libc.Describe(errno)}";
+    }
+
     /// <summary>Reads the current status without changing anything.</summary>
     public static HardeningStatus Status() => Status([]);
 

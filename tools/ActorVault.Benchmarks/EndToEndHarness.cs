@@ -24,13 +24,12 @@ internal static class EndToEndHarness
     public static async Task<int> RunAsync(string[] args)
     {
         bool json = args.Contains("--json");
-        bool tls = args.Contains("--mutual-tls");
         if (args.Contains("--cold-child"))
         {
-            return await ColdChildAsync(tls);
+            return await ColdChildAsync();
         }
 
-        await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { }, MutualTls = tls });
+        await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { } });
         byte[] secret = RandomNumberGenerator.GetBytes(32);
         await vault.SetSecretAsync("bench", secret.AsSpan());
 
@@ -66,7 +65,7 @@ internal static class EndToEndHarness
         VaultStatus status = await vault.GetStatusAsync();
         double rssApp = RssMiB(Environment.ProcessId);
         double rssVault = RssMiB(status.VaultPid);
-        double[] cold = await ColdStartsAsync(tls);
+        double[] cold = await ColdStartsAsync();
 
         Array.Sort(ask);
         Array.Sort(lease);
@@ -83,7 +82,7 @@ internal static class EndToEndHarness
             ["rss_app_mib"] = Round(rssApp),
             ["rss_vault_mib"] = Round(rssVault),
             ["backing"] = status.Backing,
-            ["mutual_tls"] = tls,
+            ["link"] = "unix-socket",
             ["sequential_leases"] = Sequential,
             ["parallel_leases"] = Parallel,
             ["in_flight"] = InFlight,
@@ -96,7 +95,7 @@ internal static class EndToEndHarness
     }
 
     /// <summary>Process start to first completed lease, in fresh processes (this executable in child mode).</summary>
-    private static async Task<double[]> ColdStartsAsync(bool tls)
+    private static async Task<double[]> ColdStartsAsync()
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [typeof(EndToEndHarness).Assembly.Location] : [];
@@ -111,10 +110,6 @@ internal static class EndToEndHarness
 
             start.ArgumentList.Add("e2e");
             start.ArgumentList.Add("--cold-child");
-            if (tls)
-            {
-                start.ArgumentList.Add("--mutual-tls");
-            }
             var watch = Stopwatch.StartNew();
             using Process child = Process.Start(start)!;
             string? line;
@@ -134,9 +129,9 @@ internal static class EndToEndHarness
         return runs;
     }
 
-    private static async Task<int> ColdChildAsync(bool tls)
+    private static async Task<int> ColdChildAsync()
     {
-        await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { }, MutualTls = tls });
+        await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { } });
         byte[] secret = RandomNumberGenerator.GetBytes(32);
         await vault.SetSecretAsync("bench", secret.AsSpan());
         _ = await vault.WithSecretAsync("bench", static span => span[0]);

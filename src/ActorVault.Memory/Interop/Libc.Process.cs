@@ -42,4 +42,18 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib)]
     internal static partial uint geteuid();
+
+    [LibraryImport(Lib)]
+    internal static partial int getppid();
+
+    internal const int F_DUPFD_CLOEXEC = 1030;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int execve(byte* path, byte** argv, byte** envp);
+
+    [LibraryImport(Lib, EntryPoint = "_exit")]
+    internal static partial void _exit(int status);
 }

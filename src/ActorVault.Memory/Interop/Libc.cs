@@ -48,6 +48,7 @@ internal static unsafe partial class Libc
     internal const short POLLERR = 0x008;
     internal const short POLLHUP = 0x010;
     internal const short POLLNVAL = 0x020;
+    internal const short POLLRDHUP = 0x2000;
 
     internal const int S_IFMT = 0xF000;
     internal const int S_IFIFO = 0x1000;

@@ -22,11 +22,11 @@ internal sealed record SupervisorSettings(
     /// <summary>How long a stopping vault gets: stdin closed at once, SIGTERM at half, SIGKILL at the end.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Mutual TLS with pinned per-run certificates on the vault link (<c>mutual-tls</c>).</summary>
-    public bool MutualTls { get; init; }
+    /// <summary>Harden the application process at start (<c>harden-process</c>, default on).</summary>
+    public bool HardenProcess { get; init; } = true;
 
-    /// <summary>This application's TLS identity when <see cref="MutualTls"/> is on (made by the client at start).</summary>
-    public Crypto.LinkTls? Tls { get; init; }
+    /// <summary>The link system's socket registry: each vault child's proven link socket is registered there (set by the client at start).</summary>
+    public Transport.LinkSockets? Sockets { get; init; }
 
     public static SupervisorSettings Create(Config config)
     {
@@ -48,7 +48,7 @@ internal sealed record SupervisorSettings(
             c.GetInt("secure-heap-bytes", 32768))
         {
             StopGrace = c.GetTimeSpan("stop-grace", TimeSpan.FromSeconds(5)),
-            MutualTls = c.GetBoolean("mutual-tls", false),
+            HardenProcess = c.GetBoolean("harden-process", true),
         };
         settings.Validate();
         return settings;

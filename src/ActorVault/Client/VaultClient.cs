@@ -111,39 +111,29 @@ public sealed class VaultClient : IVault
 
         Config overrides = config;
         config = ActorVaultConfig.ForLink(overrides);
-        SupervisorSettings settings = SupervisorSettings.Create(config);
-        if (settings.MutualTls)
+        // The link system never listens: each vault child's socket, once the child proved itself, is
+        // registered here and carries that one association (Transport.LinkSocketTransport).
+        var sockets = new Transport.LinkSockets($"app-{Environment.ProcessId}");
+        SupervisorSettings settings = SupervisorSettings.Create(config) with { Sockets = sockets };
+
+        if (settings.HardenProcess)
         {
-            // This run's certificate: the vault gets its digest on the bootstrap pipe and pins it.
-            settings = settings with { Tls = Crypto.LinkTls.Create("app") };
-            config = ActorVaultConfig.ForLink(overrides, tls: true);
+            HardenApplication(logger);
         }
 
         // Start the vault child first, so that its startup overlaps the link system's.
-        PreLaunchedVault preLaunched;
-        try
-        {
-            preLaunched = PreLaunch(settings, launcher);
-        }
-        catch
-        {
-            settings.Tls?.Dispose();
-            throw;
-        }
+        PreLaunchedVault preLaunched = PreLaunch(settings, launcher);
 
         ActorSystem system;
         try
         {
-            system = settings.Tls is null
-                ? ActorSystem.Create("actorvault-link", config)
-                : ActorSystem.Create("actorvault-link", BootstrapSetup.Create().WithConfig(config).And(settings.Tls.Setup));
+            system = ActorSystem.Create(Transport.LinkHandshake.LinkSystem, BootstrapSetup.Create().WithConfig(config).And(sockets));
         }
         catch
         {
             preLaunched.Process.Kill();
             preLaunched.Process.Dispose();
             preLaunched.Keys.Dispose();
-            settings.Tls?.Dispose();
             throw;
         }
 
@@ -160,8 +150,33 @@ public sealed class VaultClient : IVault
         catch
         {
             await system.Terminate().ConfigureAwait(false);
-            settings.Tls?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// This process holds session keys and live leases: not dumpable, no core files. The diagnostic port
+    /// can only be closed by the environment before the runtime starts, so an open one gets a warning.
+    /// </summary>
+    private static void HardenApplication(Microsoft.Extensions.Logging.ILogger? logger)
+    {
+        HardeningStatus status = ProcessHardening.Apply();
+        var problems = new List<string>(status.Problems);
+        if (!status.DiagnosticsDisabled)
+        {
+            problems.Add("the .NET diagnostic port of this process is open (DOTNET_EnableDiagnostics is not 0): a process of the same user can dump it or load a profiler into it, and read live leases; start the application with DOTNET_EnableDiagnostics=0");
+        }
+
+        foreach (string problem in problems)
+        {
+            if (logger is null)
+            {
+                Console.Error.WriteLine($"actorvault: warning: {problem}");
+            }
+            else
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(logger, "ActorVault hardening: {Problem}", problem);
+            }
         }
     }
 
@@ -483,7 +498,6 @@ public sealed class VaultClient : IVault
         }
 
         _publicKey?.Dispose();
-        _settings.Tls?.Dispose();
     }
 
     private TimeSpan _stopGrace;

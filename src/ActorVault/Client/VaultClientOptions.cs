@@ -75,11 +75,13 @@ public sealed class VaultClientOptions
     public bool? HandleSignals { get; set; }
 
     /// <summary>
-    /// Mutual TLS on the vault link with per-run certificates pinned by SHA-256: a peer without the pinned
-    /// certificate fails at the handshake, before any Akka frame is parsed. Costs latency (see
-    /// docs/benchmarks.md). Default false: the envelope layer already encrypts and authenticates.
+    /// Harden this application process when the client starts: <c>PR_SET_DUMPABLE 0</c> (other processes
+    /// of the same user can no longer ptrace it, read <c>/proc/PID/mem</c> or open <c>/proc/PID/fd/*</c>)
+    /// and <c>RLIMIT_CORE 0</c> (no core files). A loud warning is logged when the .NET diagnostic port is
+    /// open (start the application with <c>DOTNET_EnableDiagnostics=0</c>: only the environment before the
+    /// runtime starts can close it). Default true; set false only for development, to attach a debugger.
     /// </summary>
-    public bool? MutualTls { get; set; }
+    public bool? HardenProcess { get; set; }
 
     /// <summary>Development only: print sealed payloads (ciphertext) in logs. Secret bytes are never printed. Default false.</summary>
     public bool? DisableLogRedaction { get; set; }
@@ -120,7 +122,7 @@ public sealed class VaultClientOptions
         Add("rsa-bits", RsaBits);
         Add("stop-grace", StopGrace);
         Add("secure-heap-bytes", SecureHeapBytes);
-        Add("mutual-tls", MutualTls);
+        Add("harden-process", HardenProcess);
         AddLease("default-ttl", DefaultLeaseTtl);
         AddLease("max-concurrent", MaxConcurrentLeases);
         AddLease("capacity-wait", LeaseCapacityWait);

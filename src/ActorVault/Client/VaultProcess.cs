@@ -4,7 +4,8 @@ using System.Runtime.InteropServices;
 using Akka.Actor;
 using ActorVault.Memory;
 using ActorVault.Memory.Readers;
-using ActorVault.Vault;
+using System.Net.Sockets;
+using ActorVault.Transport;
 
 namespace ActorVault.Client;
 
@@ -87,8 +88,8 @@ internal interface IVaultProcess : IDisposable
 /// <summary>Events about a vault child, sent to the supervisor.</summary>
 internal abstract record VaultProcessEvent(int Pid);
 
-/// <summary>The child printed its READY line with the guardian's address.</summary>
-internal sealed record VaultProcessReady(int Pid, string GuardianPath, string? TlsDigest = null) : VaultProcessEvent(Pid);
+/// <summary>The child proved itself on its link socket (see <see cref="Transport.LinkHandshake"/>); the guardian's address on that link.</summary>
+internal sealed record VaultProcessReady(int Pid, string GuardianPath) : VaultProcessEvent(Pid);
 
 /// <summary>One line of the child's stderr (its log).</summary>
 internal sealed record VaultProcessLog(int Pid, string Line) : VaultProcessEvent(Pid);
@@ -128,17 +129,23 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
     /// <summary>For tests: extra environment variables for the vault child (test-only settings).</summary>
     internal VaultProcessLauncher(IReadOnlyDictionary<string, string> extraEnvironment) => _extraEnvironment = extraEnvironment;
 
-    /// <summary>Environment variables that could inject code or diagnostics into the vault; removed.</summary>
-    private static readonly string[] RemovedVariables =
+    /// <summary>
+    /// The only variables the vault child inherits (an allow-list: anything that could load code or
+    /// diagnostics into it — LD_*, DOTNET_*/COMPlus_* runtime knobs, OPENSSL_*, GLIBC_TUNABLES — never
+    /// passes). Locale and terminal for the password prompt, the systemd credential directory, and the
+    /// one test hook that only makes the vault wait before it exits.
+    /// </summary>
+    internal static readonly string[] InheritedVariables =
     [
-        "DOTNET_STARTUP_HOOKS", "CORECLR_ENABLE_PROFILING", "CORECLR_PROFILER", "CORECLR_PROFILER_PATH",
-        "CORECLR_PROFILER_PATH_64", "DOTNET_DiagnosticPorts", "DOTNET_DbgEnableMiniDump", "COMPlus_DbgEnableMiniDump",
-        "DOTNET_EnableEventPipe", "LD_PRELOAD", "LD_LIBRARY_PATH", "MALLOC_CHECK_",
+        "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TERM", "TZ", "CREDENTIALS_DIRECTORY", "ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN",
     ];
 
     public IVaultProcess Launch(SupervisorSettings settings, SecretBuffer bootstrap, VaultEventSink notify)
     {
+        LinkSockets sockets = settings.Sockets ?? throw new VaultStartupException("The vault link has no socket registry (internal error: settings without Sockets).");
         (string fileName, string[] prefix) = ResolveExecutable(settings.Executable);
+        VaultLinkListener listener = VaultLinkListener.Create();
+        string linkName = LinkHandshake.NewLinkName();
         var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardInput = true,
@@ -151,18 +158,23 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             start.ArgumentList.Add(a);
         }
 
-        start.ArgumentList.Add("vault");
+        foreach (string a in (string[])["vault", "--link", listener.SocketPath, "--link-name", linkName, "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            start.ArgumentList.Add(a);
+        }
+
         start.ArgumentList.Add("--rsa-bits");
         start.ArgumentList.Add(settings.RsaBits.ToString(System.Globalization.CultureInfo.InvariantCulture));
         start.ArgumentList.Add("--secure-heap");
         start.ArgumentList.Add(settings.SecureHeapBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (settings.Tls is not null)
+        Dictionary<string, string?> inherited = InheritedVariables
+            .Select(name => (name, value: Environment.GetEnvironmentVariable(name)))
+            .Where(v => v.value is not null)
+            .ToDictionary(v => v.name, v => v.value);
+        start.Environment.Clear();
+        foreach ((string key, string? value) in inherited)
         {
-            start.ArgumentList.Add("--mutual-tls");
-        }
-        foreach (string name in RemovedVariables)
-        {
-            start.Environment.Remove(name);
+            start.Environment[key] = value;
         }
 
         foreach ((string key, string value) in _extraEnvironment)
@@ -170,63 +182,74 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             start.Environment[key] = value;
         }
 
-        // The diagnostics IPC socket would survive PR_SET_DUMPABLE=0 and allow dumps; turn it off.
+        // No diagnostics IPC socket (it would survive PR_SET_DUMPABLE=0 and allow dumps); the runtime
+        // this very process runs on (an apphost would otherwise look for one by DOTNET_ROOT or PATH).
         start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        start.Environment["DOTNET_ROOT"] = DotnetRoot();
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var child = new RealVaultProcess(process, notify);
+        var child = new RealVaultProcess(process, notify, sockets, linkName);
         try
         {
             if (!process.Start())
             {
+                listener.Dispose();
                 throw new VaultStartupException($"The vault executable '{fileName}' did not start.");
             }
         }
         catch (System.ComponentModel.Win32Exception e)
         {
+            listener.Dispose();
             process.Dispose();
             throw new VaultStartupException($"The vault executable '{fileName}' cannot be started: {e.Message}.");
         }
 
-        try
+        child.Started();
+        // The bootstrap goes to the child only after it connected, proved who it is, and hardened.
+        SecretBuffer copy = bootstrap.Use(static bytes => SecretMemory.CopyFrom(bytes));
+        _ = Task.Run(() => RendezvousAsync(settings, listener, child, copy, sockets, linkName, notify));
+        return child;
+    }
+
+    private static async Task RendezvousAsync(SupervisorSettings settings, VaultLinkListener listener, RealVaultProcess child, SecretBuffer bootstrap, LinkSockets sockets, string linkName, VaultEventSink notify)
+    {
+        int pid = child.Pid;
+        using (bootstrap)
+        using (var timeout = new CancellationTokenSource(settings.StartupTimeout))
         {
-            child.Started();
-            var pipe = (PipeStream)process.StandardInput.BaseStream;
-            bool added = false;
-            pipe.SafePipeHandle.DangerousAddRef(ref added);
+            Socket? socket = null;
             try
             {
-                SecretDescriptors.WriteAll((int)pipe.SafePipeHandle.DangerousGetHandle(), bootstrap);
-                if (settings.Tls is not null)
+                socket = await listener.AcceptChildAsync(pid, line => notify.Tell(new VaultProcessLog(pid, line)), timeout.Token).ConfigureAwait(false);
+                _ = bootstrap.Use(socket, static (bytes, s) => s.Send(bytes));
+                socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, settings.StartupTimeout.TotalMilliseconds);
+                if (LinkHandshake.ReceiveReady(socket, bootstrap, pid, linkName) is { } problem)
                 {
-                    // The certificate the vault must pin: public, but only trustworthy on this pipe.
-                    pipe.Write(settings.Tls.Digest);
-                    pipe.Flush();
+                    throw new VaultStartupException(problem);
                 }
+
+                socket.ReceiveTimeout = 0;
+                sockets.Register(linkName, socket);
+                socket = null;
+                notify.Tell(new VaultProcessReady(pid, LinkHandshake.GuardianPath(linkName)));
+            }
+            catch (OperationCanceledException)
+            {
+                // The child never connected: the supervisor's startup timer reports it.
+            }
+#pragma warning disable CA1031 // any failure of the proof: the child is killed, never trusted
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                notify.Tell(new VaultProcessLog(pid, $"(supervisor) the vault link handshake failed: {e.Message}; the vault child is killed"));
+                child.Kill();
             }
             finally
             {
-                if (added)
-                {
-                    pipe.SafePipeHandle.DangerousRelease();
-                }
+                socket?.Dispose();
+                listener.Dispose();
             }
         }
-        catch (IOException e)
-        {
-            // The child died before reading its bootstrap; its exit (with stderr) is reported as usual.
-            notify.Tell(new VaultProcessLog(process.Id, $"(supervisor) writing the bootstrap secret failed: {e.Message}"));
-        }
-#pragma warning disable CA1031 // anything else: never leave a started child behind
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            child.Kill();
-            child.Dispose();
-            throw new VaultStartupException($"The vault child could not be handed its bootstrap secret ({e.GetType().Name}: {e.Message}); it was killed.");
-        }
-
-        return child;
     }
 
     /// <summary>Folder of the vault executable that the ActorVault.Hosting package copies into the application's output.</summary>
@@ -280,23 +303,29 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
 
     private static string DotnetHost()
     {
-        string root = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
-        string host = Path.Combine(root, "dotnet");
+        string host = Path.Combine(DotnetRoot(), "dotnet");
         return File.Exists(host) ? host : "dotnet";
     }
+
+    /// <summary>The root of the .NET installation this process runs on.</summary>
+    private static string DotnetRoot() => Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
 
     private sealed class RealVaultProcess : IVaultProcess
     {
         private readonly Process _process;
         private readonly VaultEventSink _notify;
+        private readonly LinkSockets _sockets;
+        private readonly string _linkName;
         private int _pid;
         private int _exitReported;
 
-        public RealVaultProcess(Process process, VaultEventSink notify)
+        public RealVaultProcess(Process process, VaultEventSink notify, LinkSockets sockets, string linkName)
         {
             _process = process;
             _notify = notify;
-            _process.OutputDataReceived += (_, e) => OnStdout(e.Data);
+            _sockets = sockets;
+            _linkName = linkName;
+            _process.OutputDataReceived += static (_, e) => OnStdout(e.Data);
             _process.ErrorDataReceived += (_, e) => OnStderr(e.Data);
             _process.Exited += (_, _) => OnExited();
         }
@@ -346,24 +375,15 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         public void Dispose()
         {
             CloseInput();
+            _sockets.Forget(_linkName);
             _process.Dispose();
         }
 
-        private void OnStdout(string? line)
-        {
-            if (line is null || !line.StartsWith(VaultHost.ReadyMarker + " ", StringComparison.Ordinal))
-            {
-                return; // Akka's own startup output and anything else: not ours.
-            }
-
-            int at = line.IndexOf(" guardian=", StringComparison.Ordinal);
-            if (at > 0)
-            {
-                int tls = line.IndexOf(" tls=", StringComparison.Ordinal);
-                string? digest = tls > 0 && tls < at ? line[(tls + " tls=".Length)..at] : null;
-                _notify.Tell(new VaultProcessReady(CurrentPid(), line[(at + " guardian=".Length)..].Trim(), digest));
-            }
-        }
+        /// <summary>
+        /// The vault's stdout carries nothing of ours (READY comes, authenticated, over the link socket);
+        /// it is drained so that Akka's early console output can never block the child.
+        /// </summary>
+        private static void OnStdout(string? line) => _ = line;
 
         private void OnStderr(string? line)
         {

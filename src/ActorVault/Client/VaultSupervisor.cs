@@ -118,23 +118,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         {
             case VaultProcessReady ready when ready.Pid == _process?.Pid && _readyPath is null:
                 _guardianPath = ready.GuardianPath;
-                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || path.Address.Host is not (null or "127.0.0.1") || path.ToStringWithoutAddress() != "/user/vault")
+                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || path.Address.Protocol != $"akka.{Transport.LinkSocketTransport.Scheme}" || path.ToStringWithoutAddress() != "/user/vault")
                 {
-                    StartFailed($"the vault printed an invalid READY address ({ready.GuardianPath})");
+                    StartFailed($"the vault link reported an invalid guardian address ({ready.GuardianPath})");
                     return true;
-                }
-
-                if (_settings.Tls is not null)
-                {
-                    // Pin the vault's certificate before the first connection (a failed client-side
-                    // handshake would shut the whole link system down).
-                    if (ready.TlsDigest is null || !Crypto.LinkTls.TryParseDigest(ready.TlsDigest, out byte[] digest))
-                    {
-                        StartFailed("mutual TLS is on but the vault's READY line offers no certificate digest");
-                        return true;
-                    }
-
-                    _settings.Tls.Pin(digest);
                 }
 
                 _readyPath = path;

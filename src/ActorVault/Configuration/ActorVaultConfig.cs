@@ -8,30 +8,49 @@ internal static class ActorVaultConfig
 {
     private static readonly Lazy<Config> Common = new(() => Load("actorvault-common.conf"));
 
-    /// <summary>The vault child's system: vault file over the common file; loopback, ephemeral port.</summary>
-    public static Config Vault => ForVault(Config.Empty, tls: false);
+    /// <summary>The vault child's system: vault file over the common file, on the link socket transport.</summary>
+    public static Config Vault => ForVault(Config.Empty);
 
     /// <summary>The application's link system.</summary>
-    public static Config Link => ForLink(Config.Empty, tls: false);
+    public static Config Link => ForLink(Config.Empty);
 
     /// <summary>
-    /// The vault's config with <paramref name="overrides"/> above the reference files; the loopback
-    /// binding stays on top of everything, so no setting can move the vault off 127.0.0.1.
+    /// The vault's config with <paramref name="overrides"/> above the reference files; the transport
+    /// stays on top of everything, so no setting can give the vault a listening address.
     /// </summary>
-    public static Config ForVault(Config overrides, bool tls = false) =>
-        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
+    public static Config ForVault(Config overrides) =>
+        SocketLink.WithFallback(overrides).WithFallback(Load("actorvault-vault.conf")).WithFallback(Common.Value);
 
-    /// <summary>The link system's config; as <see cref="ForVault"/>, the loopback binding wins over any override.</summary>
-    public static Config ForLink(Config overrides, bool tls = false) =>
-        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
+    /// <summary>The link system's config; as <see cref="ForVault"/>, the socket transport wins over any override.</summary>
+    public static Config ForLink(Config overrides) =>
+        SocketLink.WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
 
-    /// <summary>The standalone host's client-facing system (<c>actorvault serve</c>); loopback on top, as for the others.</summary>
+    /// <summary>The standalone host's client-facing system (<c>actorvault serve</c>); loopback TCP on top.</summary>
     public static Config ForHost(Config overrides, bool tls = false) =>
         Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-host.conf")).WithFallback(Common.Value);
 
+    /// <summary>A client of the standalone host (the CLI, <c>StandaloneVaultClient</c>): loopback TCP, the link file's roles.</summary>
+    public static Config ForHostClient(Config overrides, bool tls = false) =>
+        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
+
     /// <summary>
-    /// Set in code only: the link never leaves 127.0.0.1, and the port is the kernel's choice. TLS is on
-    /// only together with a pinned certificate setup (<see cref="Crypto.LinkTls"/>), never from HOCON alone.
+    /// Set in code only: the vault link is ActorVault's own transport over one connected Unix socket per
+    /// vault (Transport.LinkSocketTransport), and nothing else — no TCP, no listening address.
+    /// </summary>
+    private static Config SocketLink { get; } = ConfigurationFactory.ParseString(
+        """
+        akka.remote.enabled-transports = ["akka.remote.actorvault-link"]
+        akka.remote.actorvault-link {
+          transport-class = "ActorVault.Transport.LinkSocketTransport, ActorVault"
+          applied-adapters = []
+          transport-protocol = avlink
+          maximum-frame-size = 131072b
+        }
+        """);
+
+    /// <summary>
+    /// Set in code only: the standalone host never leaves 127.0.0.1, and the port is the kernel's choice.
+    /// TLS is on only together with a pinned certificate setup (<see cref="Crypto.LinkTls"/>), never from HOCON alone.
     /// </summary>
     private static Config Loopback(bool tls) => ConfigurationFactory.ParseString(
         $"""

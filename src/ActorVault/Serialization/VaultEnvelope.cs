@@ -25,10 +25,11 @@ internal sealed record RejectedEnvelope(string Reason, string SessionHint);
 internal static class RefusalPolicy
 {
     /// <summary>
-    /// Only a sender on this machine, never the refusing actor itself nor dead letters: a remote
+    /// Only a sender on this machine (the vault link's socket transport, or loopback for the standalone
+    /// host), never the refusing actor itself nor dead letters: a remote
     /// message's sender is the sender's claim, so answering anyone else would let a rogue make the
     /// actor open connections elsewhere or refuse itself in a loop. (Refusals themselves are never answered.)
     /// </summary>
     public static bool MayAnswer(IActorRef sender, IActorRef self, ActorSystem system) =>
-        !sender.IsNobody() && !sender.Equals(self) && !sender.Equals(system.DeadLetters) && sender.Path.Address.Host is null or "127.0.0.1";
+        !sender.IsNobody() && !sender.Equals(self) && !sender.Equals(system.DeadLetters) && (sender.Path.Address.Host is null or "127.0.0.1" || sender.Path.Address.Protocol == $"akka.{Transport.LinkSocketTransport.Scheme}");
 }

@@ -79,7 +79,7 @@ internal sealed class HostConnection : IAsyncDisposable
         ActorSystem system;
         try
         {
-            Config config = ActorVaultConfig.ForLink(ConfigurationFactory.ParseString("akka.loglevel = OFF\nakka.stdout-loglevel = OFF"), tls is not null);
+            Config config = ActorVaultConfig.ForHostClient(ConfigurationFactory.ParseString("akka.loglevel = OFF\nakka.stdout-loglevel = OFF"), tls is not null);
             system = tls is null
                 ? ActorSystem.Create("actorvault-cli", config)
                 : ActorSystem.Create("actorvault-cli", BootstrapSetup.Create().WithConfig(config).And(tls.Setup));

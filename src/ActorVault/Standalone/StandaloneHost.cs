@@ -70,7 +70,6 @@ internal sealed class StandaloneHost
                 RsaBits = options.RsaBits,
                 ExecutablePath = options.ExecutablePath,
                 VaultLog = options.VaultLog ?? (line => Console.Error.WriteLine($"[vault] {line}")),
-                MutualTls = options.MutualTls,
             },
             cancellationToken).ConfigureAwait(false);
         return new StandaloneHost(options, vault);

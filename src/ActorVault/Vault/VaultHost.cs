@@ -17,14 +17,14 @@ namespace ActorVault.Vault;
 /// </summary>
 public static class VaultHost
 {
-    /// <summary>The marker the application looks for on the vault's stdout (Akka may print other lines).</summary>
-    public const string ReadyMarker = "ACTORVAULT-READY";
-
-    /// <summary>Exit code when the parent went away (stdin closed).</summary>
+    /// <summary>Exit code when the parent went away (its process, the link socket or stdin).</summary>
     public const int ExitParentGone = 0;
 
     /// <summary>Exit code for a bootstrap or startup failure.</summary>
     public const int ExitStartupFailed = 2;
+
+    /// <summary>How long the vault's own shutdown may take once its parent is gone, before the process ends anyway.</summary>
+    private static readonly TimeSpan ParentGoneLeash = TimeSpan.FromMilliseconds(700);
 
     /// <summary>Runs the vault until its parent goes away or it is shut down; returns the exit code.</summary>
     public static int Run(IReadOnlyList<string> args)
@@ -32,7 +32,9 @@ public static class VaultHost
         ArgumentNullException.ThrowIfNull(args);
         int secureHeap = OpenSslSecureHeap.DefaultSizeBytes;
         int? rsaBits = null;
-        bool mutualTls = false;
+        string? linkPath = null;
+        string? linkName = null;
+        int parentPid = 0;
         for (int i = 0; i < args.Count; i++)
         {
             switch (args[i])
@@ -43,8 +45,14 @@ public static class VaultHost
                 case "--rsa-bits" when i + 1 < args.Count:
                     rsaBits = int.Parse(args[++i], CultureInfo.InvariantCulture);
                     break;
-                case "--mutual-tls":
-                    mutualTls = true;
+                case "--link" when i + 1 < args.Count:
+                    linkPath = args[++i];
+                    break;
+                case "--link-name" when i + 1 < args.Count:
+                    linkName = args[++i];
+                    break;
+                case "--parent" when i + 1 < args.Count:
+                    parentPid = int.Parse(args[++i], CultureInfo.InvariantCulture);
                     break;
                 default:
                     Console.Error.WriteLine($"actorvault vault: unknown argument '{args[i]}'");
@@ -52,6 +60,30 @@ public static class VaultHost
             }
         }
 
+        // First of all: nothing of this process may outlive its parent, whatever state it is in.
+        var parentGone = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Memory.Processes.ParentWatch watch = Memory.Processes.ParentWatch.Start(parentPid, reason =>
+        {
+            SecretMemory.ZeroAll("parent process gone");
+            parentGone.TrySetResult(reason);
+            // A hard stop behind the orderly one: whatever the actor system does, the process ends.
+            var leash = new Thread(static () =>
+            {
+                Thread.Sleep(ParentGoneLeash + TimeSpan.FromMilliseconds(150));
+                Memory.Processes.ProcessExit.Now(ExitParentGone);
+            }) { IsBackground = true, Name = "actorvault-exit-leash" };
+            leash.Start();
+        });
+        watch.WatchHangup(0, "stdin");
+
+        if (linkPath is null || linkName is null)
+        {
+            Console.Error.WriteLine("actorvault vault: no --link socket (the vault is started by the application, which gives it one).");
+            return ExitStartupFailed;
+        }
+
+        // Then harden, before anything secret exists and before the link is opened: the parent gives
+        // the bootstrap only to a child that is already non-dumpable when it connects.
         HardeningStatus hardening = ProcessHardening.Apply();
         foreach (string problem in hardening.Problems)
         {
@@ -65,27 +97,24 @@ public static class VaultHost
             return ExitStartupFailed;
         }
 
+        var link = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
         SessionKeys keys;
-        Crypto.LinkTls? tls = null;
+        SecretBuffer bootstrap;
         try
         {
-            using SecretBuffer bootstrap = SecretDescriptors.ReadExactly(0, SessionKeys.BootstrapSize, "bootstrap pipe (stdin)");
+            link.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(linkPath));
+            watch.WatchHangup((int)link.Handle, "the link socket");
+            bootstrap = SecretDescriptors.ReadExactly((int)link.Handle, SessionKeys.BootstrapSize, "link socket");
             keys = SessionKeys.Derive(bootstrap);
-            if (mutualTls)
-            {
-                // The application's certificate digest follows the bootstrap on the same pipe.
-                using SecretBuffer appDigest = SecretDescriptors.ReadExactly(0, Crypto.LinkTls.DigestSize, "certificate digest (stdin)");
-                tls = Crypto.LinkTls.Create("vault");
-                tls.Pin(appDigest.Use(static bytes => bytes.ToArray()));
-            }
         }
-        catch (SecretInputException e)
+        catch (Exception e) when (e is SecretInputException or System.Net.Sockets.SocketException)
         {
-            Console.Error.WriteLine($"actorvault vault: no bootstrap secret: {e.Message} (the vault is started by the application, which writes it to stdin).");
+            link.Dispose();
+            Console.Error.WriteLine($"actorvault vault: no bootstrap secret on the link socket: {e.Message}");
             return ExitStartupFailed;
         }
 
-        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty), tls is not null);
+        Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
 
         // The keypair is made while the actor system starts (after the secure heap init: its private
         // numbers live there); the first keystore takes it.
@@ -99,13 +128,12 @@ public static class VaultHost
         try
         {
             settings = VaultSettings.Create(config);
-            system = tls is null
-                ? ActorSystem.Create("actorvault", config)
-                : ActorSystem.Create("actorvault", BootstrapSetup.Create().WithConfig(config).And(tls.Setup));
+            system = ActorSystem.Create(Transport.LinkHandshake.VaultSystem, BootstrapSetup.Create().WithConfig(config).And(new Transport.LinkSockets(linkName, link)));
         }
         catch (Exception e) when (e is ConfigurationException or ArgumentException)
         {
             keys.Dispose();
+            bootstrap.Dispose();
             Console.Error.WriteLine($"actorvault vault: {e.Message}");
             return ExitStartupFailed;
         }
@@ -154,33 +182,21 @@ public static class VaultHost
             Console.Error.WriteLine($"actorvault vault: unhandled {e.ExceptionObject.GetType().Name}; {zeroed} secret buffer(s) zeroed before the process dies.");
         };
 
-        IActorRef guardian = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
-        Address address = ((ExtendedActorSystem)system).Provider.DefaultAddress;
-        string offer = tls is null ? string.Empty : $" tls={tls.DigestHex}";
-        Console.Out.WriteLine($"{ReadyMarker} 1 pid={Environment.ProcessId}{offer} guardian={guardian.Path.ToStringWithAddress(address)}");
-        Console.Out.Flush();
+        _ = system.ActorOf(VaultGuardian.Props(keys.Id, settings, firstKey), VaultGuardian.Name);
 
-        var parentGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var watcher = new Thread(() =>
+        // READY, tagged under the bootstrap: the parent trusts this link only when it checks.
+        using (bootstrap)
         {
-            int errno = SecretDescriptors.WaitForEndOfInput(0);
-            parentGone.TrySetResult();
-            _ = errno;
-        })
-        {
-            IsBackground = true,
-            Name = "actorvault-parent-watch",
-        };
-        watcher.Start();
+            Transport.LinkHandshake.SendReady(link, bootstrap, Environment.ProcessId, linkName);
+        }
 
         int completed = Task.WaitAny(parentGone.Task, system.WhenTerminated);
         int exitCode;
         if (completed == 0 && Volatile.Read(ref signalled) == 0)
         {
-            // The parent is gone: zero first (nothing may outlive it), then shut down with a short leash.
-            int zeroed = SecretMemory.ZeroAll("parent process gone");
-            Console.Error.WriteLine($"actorvault vault: stdin closed (parent gone); {zeroed} secret buffer(s) zeroed; exiting.");
-            _ = shutdown.Run(ParentGoneReason.Instance).Wait(TimeSpan.FromMilliseconds(700));
+            // The parent is gone (the watch already zeroed everything): shut down with a short leash.
+            Console.Error.WriteLine($"actorvault vault: {parentGone.Task.Result}; secret memory zeroed; exiting.");
+            _ = shutdown.Run(ParentGoneReason.Instance).Wait(ParentGoneLeash);
             exitCode = ExitParentGone;
         }
         else
