@@ -35,7 +35,7 @@ public sealed class ActorVaultHoconSpecs
         Assert.Equal("/opt/actorvault/actorvault", written.GetString("actorvault.supervisor.executable"));
         Assert.Equal(TimeSpan.FromSeconds(3), written.GetTimeSpan("actorvault.lease.default-ttl"));
         Assert.Equal(0.5, written.GetDouble("actorvault.supervisor.restart.random-factor"));
-        Assert.True(written.GetBoolean("actorvault.supervisor.mutual-tls"));
+        Assert.True(written.GetBoolean("actorvault.supervisor.harden-process"));
     }
 
     [Fact]

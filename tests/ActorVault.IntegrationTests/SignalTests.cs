@@ -12,12 +12,10 @@ public sealed class SignalTests
 
     [Theory]
     [MemberData(nameof(Signals))]
-    public void VaultProcess_Signal_ZeroesAndExitsWith128PlusSignal(int signal, string name)
+    public async Task VaultProcess_Signal_ZeroesAndExitsWith128PlusSignal(int signal, string name)
     {
-        using ChildProcess vault = ChildProcess.Start(Path.Combine(AppContext.BaseDirectory, "ActorVault.Host"), ["vault"]);
-        vault.StandardInput.BaseStream.Write(RandomNumberGenerator.GetBytes(32));
-        vault.StandardInput.BaseStream.Flush();
-        vault.WaitForLine("ACTORVAULT-READY ");
+        using BareVault bare = await BareVault.StartAsync();
+        ChildProcess vault = bare.Process;
 
         ProcessExit.Signal(vault.Pid, signal);
 

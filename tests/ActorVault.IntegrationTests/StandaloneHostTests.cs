@@ -407,7 +407,7 @@ public sealed class StandaloneHostTests
     {
         using var host = ServedHost.Start("no loop secret");
         string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal))["address=".Length..];
-        using var rogue = Akka.Actor.ActorSystem.Create("rogue", ActorVault.Configuration.ActorVaultConfig.Link);
+        using var rogue = Akka.Actor.ActorSystem.Create("rogue", ActorVault.Configuration.ActorVaultConfig.ForHostClient(Akka.Configuration.Config.Empty));
         Akka.Actor.ActorIdentity identity = await rogue.ActorSelection(address + "/user/host").Ask<Akka.Actor.ActorIdentity>(new Akka.Actor.Identify(5L), TimeSpan.FromSeconds(20));
         Akka.Actor.IActorRef gateway = identity.Subject!;
         gateway.Tell("bounce", gateway);

@@ -31,20 +31,20 @@ public sealed class StartupFailureTests : IDisposable
         string pidFile = Path.Combine(_dir, "pid");
         string script = Script("silent", $"echo $$ > '{pidFile}'\necho 'starting slowly' >&2\nexec sleep 300");
         var e = await Assert.ThrowsAsync<VaultStartupException>(() => VaultClient.StartAsync(new VaultClientOptions { ExecutablePath = script, StartupTimeout = TimeSpan.FromSeconds(2) }));
-        Assert.Contains("no READY line within 2 s", e.Message, StringComparison.Ordinal);
+        Assert.Contains("did not connect to its link socket and prove itself (READY) within 2 s", e.Message, StringComparison.Ordinal);
         Assert.Contains("starting slowly", e.StandardErrorTail);
         int pid = int.Parse((await File.ReadAllTextAsync(pidFile)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.NotNull(ProcessExit.Wait(pid, TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
-    public async Task StartAsync_ReadyWithUnreachableAddress_FailsClearly()
+    public async Task StartAsync_AReadyLineOnStdout_IsNotTrusted_TheVaultMustProveItselfOnItsSocket()
     {
-        // Port 9 on loopback (discard) is closed here; nothing answers at this address.
+        // The old announcement, forged: anyone who could write to the child's stdout could print it.
         string script = Script("liar", "echo 'ACTORVAULT-READY 1 pid=1 guardian=akka.tcp://actorvault@127.0.0.1:9/user/vault'\nexec sleep 300");
         var e = await Assert.ThrowsAsync<VaultStartupException>(() => VaultClient.StartAsync(new VaultClientOptions { ExecutablePath = script, StartupTimeout = TimeSpan.FromSeconds(3) }));
-        Assert.True(e.Message.Contains("address unreachable", StringComparison.Ordinal), e.Message);
-        Assert.True(e.Message.Contains("127.0.0.1:9/user/vault", StringComparison.Ordinal), e.Message);
+        Assert.Contains("did not connect to its link socket and prove itself", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("127.0.0.1", e.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -2,41 +2,56 @@ using ActorVault.Testing;
 
 namespace ActorVault.IntegrationTests;
 
-/// <summary>The vault executable on its own: bootstrap errors are clear; parent death ends it.</summary>
+/// <summary>The vault executable on its own (the test plays its application): bootstrap errors are clear; parent death ends it.</summary>
 public sealed class VaultProcessTests
 {
     private static string Host => Path.Combine(AppContext.BaseDirectory, "ActorVault.Host");
 
     [Fact]
-    public void VaultMode_StdinClosedBeforeBootstrap_ExitsWithClearError()
+    public void VaultMode_WithoutALinkSocket_ExitsWithClearError()
     {
         using ChildProcess vault = ChildProcess.Start(Host, ["vault"]);
-        vault.StandardInput.Close();
         Assert.Equal(2, vault.WaitForExit());
-        Assert.Contains("no bootstrap secret", vault.StandardError, StringComparison.Ordinal);
-        Assert.DoesNotContain(vault.Lines, l => l.StartsWith("ACTORVAULT-READY", StringComparison.Ordinal));
+        Assert.Contains("no --link socket", vault.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void VaultMode_TruncatedBootstrap_ExitsWithClearError()
+    public async Task VaultMode_LinkClosedBeforeBootstrap_ExitsWithClearError()
     {
-        using ChildProcess vault = ChildProcess.Start(Host, ["vault"]);
-        vault.StandardInput.BaseStream.Write(new byte[5]);
-        vault.StandardInput.Close();
-        Assert.Equal(2, vault.WaitForExit());
-        Assert.Contains("after 5 of 32", vault.StandardError, StringComparison.Ordinal);
+        using BareVault vault = BareVault.Launch();
+        await vault.AcceptAsync();
+        vault.CloseLink();
+        Assert.Equal(2, vault.Process.WaitForExit());
+        Assert.Contains("no bootstrap secret on the link socket", vault.Process.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void VaultMode_BootstrapThenEof_ZeroesAndExitsPromptly()
+    public async Task VaultMode_TruncatedBootstrap_ExitsWithClearError()
     {
-        using ChildProcess vault = ChildProcess.Start(Host, ["vault"]);
-        vault.StandardInput.BaseStream.Write(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        vault.StandardInput.BaseStream.Flush();
-        vault.WaitForLine("ACTORVAULT-READY 1 pid=");
-        vault.StandardInput.Close();
-        Assert.Equal(0, vault.WaitForExit());
-        Assert.Contains("stdin closed (parent gone)", vault.StandardError, StringComparison.Ordinal);
+        using BareVault vault = BareVault.Launch();
+        await vault.AcceptAsync();
+        vault.Send(new byte[5]);
+        vault.Link!.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        Assert.Equal(2, vault.Process.WaitForExit());
+        Assert.Contains("after 5 of 32", vault.Process.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VaultMode_ReadyThenLinkClosed_ZeroesAndExitsPromptly()
+    {
+        using BareVault vault = await BareVault.StartAsync();
+        vault.CloseLink();
+        Assert.Equal(0, vault.Process.WaitForExit(TimeSpan.FromSeconds(5)));
+        Assert.Contains("the parent closed the link socket", vault.Process.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VaultMode_ReadyThenStdinClosed_ZeroesAndExitsPromptly()
+    {
+        using BareVault vault = await BareVault.StartAsync();
+        vault.Process.StandardInput.Close();
+        Assert.Equal(0, vault.Process.WaitForExit(TimeSpan.FromSeconds(5)));
+        Assert.Contains("the parent closed stdin", vault.Process.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]

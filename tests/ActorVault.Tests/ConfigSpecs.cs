@@ -8,21 +8,42 @@ namespace ActorVault.Tests;
 public sealed class ConfigSpecs
 {
     private static readonly Config Hostile = ConfigurationFactory.ParseString("""
+        akka.remote.enabled-transports = ["akka.remote.dot-netty.tcp"]
         akka.remote.dot-netty.tcp.hostname = "0.0.0.0"
-        akka.remote.dot-netty.tcp.public-hostname = "vault.example.com"
         akka.remote.dot-netty.tcp.port = 2552
-        akka.remote.dot-netty.tcp.enable-ssl = true
+        akka.remote.actorvault-link.transport-class = "Akka.Remote.Transport.DotNetty.TcpTransport, Akka.Remote"
+        akka.remote.actorvault-link.maximum-frame-size = 64m
+        akka.actor.serializers.akka-misc = "Akka.Remote.Serialization.MiscMessageSerializer, Akka.Remote"
         """);
 
     [Fact]
-    public void Link_And_Vault_StayOnLoopbackWithAnEphemeralPort_WhateverTheOverrides()
+    public void Link_And_Vault_UseOnlyTheSocketTransport_WhateverTheOverrides()
     {
         foreach (Config config in new[] { ActorVaultConfig.ForLink(Hostile), ActorVaultConfig.ForVault(Hostile) })
         {
-            Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
-            Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
-            Assert.Equal(0, config.GetInt("akka.remote.dot-netty.tcp.port"));
+            Assert.Equal(["akka.remote.actorvault-link"], config.GetStringList("akka.remote.enabled-transports"));
+            Assert.Equal("ActorVault.Transport.LinkSocketTransport, ActorVault", config.GetString("akka.remote.actorvault-link.transport-class"));
+            Assert.Equal(131072, config.GetByteSize("akka.remote.actorvault-link.maximum-frame-size"));
             Assert.True(config.GetBoolean("akka.remote.untrusted-mode"));
+        }
+    }
+
+    [Fact]
+    public void Host_StaysOnLoopbackWithAnEphemeralPort_WhateverTheOverrides()
+    {
+        Config config = ActorVaultConfig.ForHost(Hostile);
+        Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
+        Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+        Assert.Equal(0, config.GetInt("akka.remote.dot-netty.tcp.port"));
+    }
+
+    [Fact]
+    public void WireFilter_IsTheReferenceForAkkaMisc_OnEverySystem()
+    {
+        foreach (Config config in new[] { ActorVaultConfig.Link, ActorVaultConfig.Vault, ActorVaultConfig.ForHost(Config.Empty) })
+        {
+            Assert.Equal("ActorVault.Serialization.FilteringMiscMessageSerializer, ActorVault", config.GetString("akka.actor.serializers.akka-misc"));
+            Assert.Equal("ActorVault.Serialization.RefusedSystemMessageSerializer, ActorVault", config.GetString("akka.actor.serializers.akka-system-msg"));
         }
     }
 

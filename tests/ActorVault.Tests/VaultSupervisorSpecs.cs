@@ -161,7 +161,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         IActorRef silent = StartSupervisor(name: "silent", startupTimeout: TimeSpan.FromMilliseconds(500));
         FakeProcess mute = _launcher.Next(Wait);
         var e3 = await Assert.ThrowsAsync<VaultStartupException>(() => silent.Ask<Snapshot>(WhenStarted.Instance, Wait));
-        Assert.Contains("no READY line", e3.Message, StringComparison.Ordinal);
+        Assert.Contains("did not connect to its link socket and prove itself", e3.Message, StringComparison.Ordinal);
         Assert.True(mute.Killed);
     }
 
@@ -236,7 +236,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void ReadyLine_WithAnAddressOffLoopbackOrAnotherPath_FailsTheStart()
+    public void Ready_WithAnAddressOffTheLinkSocketOrAnotherPath_FailsTheStart()
     {
         IActorRef supervisor = StartSupervisor();
         FakeProcess process = _launcher.Next(Wait);
@@ -244,7 +244,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         AwaitCondition(() => process.Killed, Wait);
         supervisor.Tell(new VaultProcessExited(process.Pid, 137));
         var e = Assert.Throws<AggregateException>(() => supervisor.Ask<Snapshot>(WhenStarted.Instance, Wait).Wait(Wait)).InnerException;
-        Assert.Contains("invalid READY address", Assert.IsType<VaultStartupException>(e).Message, StringComparison.Ordinal);
+        Assert.Contains("invalid guardian address", Assert.IsType<VaultStartupException>(e).Message, StringComparison.Ordinal);
     }
 
     private sealed class Forwarder : ReceiveActor

@@ -33,7 +33,7 @@ public sealed class VaultUnavailableException : Exception
 }
 
 /// <summary>
-/// The vault child could not be started: executable missing, early exit, no READY line in time, or
+/// The vault child could not be started: executable missing, early exit, no proven link (READY) in time, or
 /// an unreachable address. <see cref="StandardErrorTail"/> holds the child's last stderr lines.
 /// </summary>
 public sealed class VaultStartupException : Exception

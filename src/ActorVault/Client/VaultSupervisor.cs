@@ -57,6 +57,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     private readonly SupervisorView _view;
 
     private PreLaunchedVault? _preLaunched;
+    private readonly Logging.AuditThrottle _refusals = new();
 
     public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view, PreLaunchedVault? preLaunched)
     {
@@ -118,7 +119,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         {
             case VaultProcessReady ready when ready.Pid == _process?.Pid && _readyPath is null:
                 _guardianPath = ready.GuardianPath;
-                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || path.Address.Protocol != $"akka.{Transport.LinkSocketTransport.Scheme}" || path.ToStringWithoutAddress() != "/user/vault")
+                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || (path.Address.Host is not null && path.Address.Protocol != $"akka.{Transport.LinkSocketTransport.Scheme}") || path.ToStringWithoutAddress() != "/user/vault")
                 {
                     StartFailed($"the vault link reported an invalid guardian address ({ready.GuardianPath})");
                     return true;
@@ -153,7 +154,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 return true;
             case StartupTimedOut timedOut when timedOut.Attempt == _attempt:
                 StartFailed(_guardianPath.Length == 0
-                    ? $"no READY line within {_settings.StartupTimeout.TotalSeconds:0.#} s"
+                    ? $"the vault did not connect to its link socket and prove itself (READY) within {_settings.StartupTimeout.TotalSeconds:0.#} s"
                     : $"the vault printed READY ({_guardianPath}) but did not answer there within {_settings.StartupTimeout.TotalSeconds:0.#} s (address unreachable or not a vault)");
                 return true;
             case Request request:
@@ -245,17 +246,29 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 FromVault(envelope.Body);
                 return true;
             case VaultEnvelope envelope:
-                _log.Warning("Audit: dropped an envelope of another session ({0}) from {1}.", envelope.Session, Sender.Path);
+                if (_refusals.Next(out long dropped))
+                {
+                    _log.Warning("Audit: dropped an envelope of another session ({0}) from {1} ({2} refusals so far).", envelope.Session, Sender.Path, dropped);
+                }
+
                 return true;
             case RejectedEnvelope rejected:
-                _log.Warning("Audit: refused an unauthenticated message from {0}: {1}.", Sender.Path, rejected.Reason);
+                if (_refusals.Next(out long refusedCount))
+                {
+                    _log.Warning("Audit: refused an unauthenticated message from {0}: {1} ({2} refusals so far).", Sender.Path, Logging.LogRedaction.Escape(rejected.Reason), refusedCount);
+                }
+
                 return true;
             case Refused refused when _state == VaultState.Stopped:
                 // A heartbeat or notice that crossed the vault's shutdown (its session keys are already zeroed).
                 _log.Debug("The stopping vault refused a message: {0}.", refused.Reason);
                 return true;
             case Refused refused:
-                _log.Warning("The vault refused a message: {0}.", refused.Reason);
+                if (_refusals.Next(out long vaultRefusals))
+                {
+                    _log.Warning("The vault refused a message: {0} ({1} refusals so far).", Logging.LogRedaction.Escape(refused.Reason), vaultRefusals);
+                }
+
                 return true;
             case VaultProcessLog log:
                 VaultLog(log);

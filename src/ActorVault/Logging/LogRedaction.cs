@@ -37,6 +37,33 @@ public static class LogRedaction
         }
     }
 
+    /// <summary>
+    /// Text from a peer, made safe for one log line: control characters (newlines, escapes) become
+    /// <c>\xNN</c>, and at most 200 characters are kept — a peer cannot forge or flood log lines.
+    /// </summary>
+    internal static string Escape(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return string.Empty;
+        }
+
+        var sb = new System.Text.StringBuilder(Math.Min(text.Length, 200) + 8);
+        foreach (char c in text.Length > 200 ? text[..200] : text)
+        {
+            if (char.IsControl(c) || c is '\u2028' or '\u2029')
+            {
+                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        return text.Length > 200 ? sb.Append('…').ToString() : sb.ToString();
+    }
+
     /// <summary>True for objects whose printing could carry secret or sealed material.</summary>
     public static bool IsSecretBearing(object? value) => value is SecretBuffer or SecretLease or SecretHold or SessionKeys
         or PublicKeySealed or SessionSealed or LeaseGranted or SetSecret or VerifySecret or VaultEnvelope;
@@ -112,5 +139,18 @@ public sealed class SecretMaterialRedactor : Redactor
     {
         SecretBuffer.RedactedMarker.AsSpan().CopyTo(destination);
         return SecretBuffer.RedactedMarker.Length;
+    }
+}
+
+/// <summary>Lets the first few of a kind of audit line through, then one in every thousand (with the count).</summary>
+internal sealed class AuditThrottle
+{
+    private long _count;
+
+    /// <summary>True when this occurrence should be logged; <paramref name="count"/> is how many there were so far.</summary>
+    public bool Next(out long count)
+    {
+        count = Interlocked.Increment(ref _count);
+        return count <= 5 || count % 1000 == 0;
     }
 }
