@@ -301,6 +301,8 @@ internal static class Cli
         return secret;
     }
 
+    private static string Yes(bool value) => value ? "yes" : "NO";
+
     private static string StatusText(HostStatusReply s, string infoFile)
     {
         var secrets = new List<string>();
@@ -321,7 +323,8 @@ internal static class Cli
             string.Create(CultureInfo.InvariantCulture, $"vault     pid {s.VaultPid}, {s.State}, {s.Restarts} restart(s)"),
             $"secrets   {string.Join(", ", secrets)}",
             string.Create(CultureInfo.InvariantCulture, $"leases    {s.LiveLeases} live, {s.LeasesGranted} granted to clients; {s.Sessions} client session(s) open"),
-            string.Create(CultureInfo.InvariantCulture, $"memory    {s.Backing}, {s.LockedBytes} bytes locked, {s.LiveBuffers} live buffer(s), hardened: {s.Hardened}"),
+            string.Create(CultureInfo.InvariantCulture, $"memory    {s.Backing}, {s.LockedBytes} bytes locked, {s.LiveBuffers} live buffer(s)"),
+            $"hardened  vault: {Yes(s.Hardened)}; host: {Yes(s.HostHardened)} (not dumpable, no core files{(s.HostHardened ? ", no .NET diagnostic port" : string.Empty)})",
             string.Create(CultureInfo.InvariantCulture, $"keystore  RSA-{s.KeyBits}, OpenSSL secure heap {s.SecureHeapUsedBytes} of {s.SecureHeapSizeBytes} bytes in use"),
         ]);
     }
@@ -341,6 +344,7 @@ internal static class Cli
             s.LockedBytes,
             s.LiveBuffers,
             s.Hardened,
+            s.HostHardened,
             s.SecureHeapUsedBytes,
             s.SecureHeapSizeBytes,
             s.KeyBits),

@@ -89,6 +89,7 @@ internal sealed record HostStatusJson(
     long LockedBytes,
     int LiveBuffers,
     bool Hardened,
+    bool HostHardened,
     long SecureHeapUsedBytes,
     long SecureHeapSizeBytes,
     int KeyBits);

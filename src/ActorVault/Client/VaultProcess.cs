@@ -126,6 +126,9 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
     {
     }
 
+    /// <summary>For tests: called with the rendezvous socket's path after it is bound, before the child starts (to attack that window).</summary>
+    internal Action<string>? BeforeStart { get; init; }
+
     /// <summary>For tests: extra environment variables for the vault child (test-only settings).</summary>
     internal VaultProcessLauncher(IReadOnlyDictionary<string, string> extraEnvironment) => _extraEnvironment = extraEnvironment;
 
@@ -187,6 +190,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         start.Environment["DOTNET_EnableDiagnostics"] = "0";
         start.Environment["DOTNET_ROOT"] = DotnetRoot();
 
+        BeforeStart?.Invoke(listener.SocketPath);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var child = new RealVaultProcess(process, notify, sockets, linkName);
         try

@@ -24,6 +24,7 @@ internal sealed record HostStatusReply(
     long LockedBytes,
     int LiveBuffers,
     bool Hardened,
+    bool HostHardened,
     long SecureHeapUsedBytes,
     long SecureHeapSizeBytes,
     int KeyBits,

@@ -131,6 +131,7 @@ internal sealed class HostGateway : ReceiveActor, IWithTimers
             status.LockedBytes,
             status.LiveBuffers,
             status.Hardened,
+            Memory.ProcessHardening.Status() is { IsHardened: true, DiagnosticsDisabled: true },
             status.SecureHeapUsedBytes,
             status.SecureHeapSizeBytes,
             status.KeyBits,
