@@ -69,7 +69,7 @@ internal static class Cli
         var source = new PasswordSource();
         var noUnlock = new Option<bool>("--no-unlock") { Description = "Start locked; set the secret later with 'actorvault unlock'." };
         var rsaBits = new Option<int?>("--rsa-bits") { Description = "RSA key size of the vault's keystore: 2048, 3072 or 4096." };
-        var mutualTls = new Option<bool>("--mutual-tls") { Description = "Mutual TLS with per-run pinned certificates on the vault link and the client port (clients find theirs in the info file)." };
+        var mutualTls = new Option<bool>("--mutual-tls") { Description = "Mutual TLS with per-run pinned certificates on the client port (clients find theirs in the info file); the vault link is a private Unix socket and needs none." };
         var command = new Command("serve", "Runs the standalone host: starts the supervisor and the vault child, reads the secret, listens on loopback, and writes the connection info (address and client key) to a file only you can read. Runs until a signal or 'actorvault stop'.")
         {
             secret, infoFile, noUnlock, rsaBits, mutualTls,

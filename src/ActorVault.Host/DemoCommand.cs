@@ -36,7 +36,7 @@ internal static class DemoCommand
 
         var started = Stopwatch.StartNew();
         await using VaultClient vault = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = static _ => { } });
-        Section("The vault (a child process behind Akka.Remote on 127.0.0.1)");
+        Section("The vault (a child process behind Akka.Remote on one private Unix socket)");
         Row("started", $"pid {vault.VaultPid} in {started.ElapsedMilliseconds} ms, {vault.State.ToString().ToLowerInvariant()}");
 
         Section("Reading the password");

@@ -241,4 +241,38 @@ public sealed class VaultClientTests
         Assert.False(ProcessExit.IsRunning(pid));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.GetStatusAsync());
     }
+
+    [Theory]
+    [InlineData("kill")]
+    [InlineData("stop")]
+    public async Task ASupervisorThatDies_FailsEveryCallAtOnce_PublishesStopped_AndLeavesNoVault(string how)
+    {
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions());
+        var stopped = new TaskCompletionSource<VaultStateChanged>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.StateChanged += (_, e) =>
+        {
+            if (e.State == VaultState.Stopped)
+            {
+                stopped.TrySetResult(e);
+            }
+        };
+        int vaultPid = client.VaultPid;
+
+        if (how == "kill")
+        {
+            client.Supervisor.Tell(Akka.Actor.Kill.Instance, Akka.Actor.ActorRefs.NoSender); // what a remote Kill did before the wire filter
+        }
+        else
+        {
+            client.LinkSystem.Stop(client.Supervisor);
+        }
+
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(VaultState.Stopped, client.State);
+        // Well within the 35 s an Ask to a dead actor would take: the facade knows.
+        var e = await Assert.ThrowsAsync<VaultUnavailableException>(() => client.GetStatusAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(VaultState.Stopped, e.State);
+        await Assert.ThrowsAsync<VaultUnavailableException>(() => client.WithSecretAsync("main", static s => s.Length).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.NotNull(ProcessExit.Wait(vaultPid, TimeSpan.FromSeconds(30)));
+    }
 }

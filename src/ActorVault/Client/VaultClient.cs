@@ -58,7 +58,7 @@ public sealed class VaultClient : IVault
         _tracker = tracker;
         _settings = settings;
         _view = view;
-        _listener = system.ActorOf(Props.Create(() => new StateListener(this)).WithDeploy(Deploy.Local));
+        _listener = system.ActorOf(Props.Create(() => new StateListener(this, supervisor)).WithDeploy(Deploy.Local));
         system.EventStream.Subscribe(_listener, typeof(VaultStateChanged));
         if (logger is not null)
         {
@@ -594,6 +594,11 @@ public sealed class VaultClient : IVault
 
     private async Task StopVaultAsync()
     {
+        if (_supervisorGone.Task.IsCompleted)
+        {
+            return; // its PostStop already killed the child
+        }
+
         try
         {
             _ = await _supervisor.Ask<Stopped>(new Stop(_stopGrace), _stopGrace + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -614,7 +619,7 @@ public sealed class VaultClient : IVault
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         TimeSpan timeout = (interactive ? _settings.InteractiveTimeout : _settings.RequestTimeout) + TimeSpan.FromSeconds(5);
-        object reply = await _supervisor.Ask<object>(new Request(request, interactive), timeout, cancellationToken).ConfigureAwait(false);
+        object reply = await AskSupervisor(new Request(request, interactive), timeout, cancellationToken).ConfigureAwait(false);
         return reply switch
         {
             T typed => typed,
@@ -627,7 +632,7 @@ public sealed class VaultClient : IVault
         where T : IVaultReply
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        object reply = await _supervisor.Ask<object>(new Request(request), _settings.RequestTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        object reply = await AskSupervisor(new Request(request), _settings.RequestTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         return reply switch
         {
             SessionStamped { Reply: T typed } stamped => (stamped.Session, typed),
@@ -662,8 +667,59 @@ public sealed class VaultClient : IVault
         }
     }
 
+    /// <summary>Completed when the supervisor actor is gone: every pending and later call fails at once.</summary>
+    private readonly TaskCompletionSource _supervisorGone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private int _stoppedPublished;
+
+    private void OnSupervisorTerminated()
+    {
+        Snapshot last = _view.Current;
+        if (last.State != VaultState.Stopped)
+        {
+            _view.Current = last with { State = VaultState.Stopped, Reason = "the vault supervisor stopped" };
+        }
+
+        if (Volatile.Read(ref _stoppedPublished) == 0)
+        {
+            // Also on the link system's event stream, like every other state change.
+            _system.EventStream.Publish(new VaultStateChanged(last.State, VaultState.Stopped, "the vault supervisor stopped", last.VaultPid, last.Restarts));
+        }
+
+        _tracker.ZeroAll("the vault supervisor stopped");
+        _supervisorGone.TrySetResult();
+    }
+
+    private void ThrowIfStopped()
+    {
+        Snapshot current = _view.Current;
+        if (current.State == VaultState.Stopped || _supervisorGone.Task.IsCompleted)
+        {
+            throw new VaultUnavailableException($"The vault client is stopped ({current.Reason}).", VaultState.Stopped);
+        }
+    }
+
+    /// <summary>Asks the supervisor; fails at once (not after the timeout) if the supervisor is or becomes gone.</summary>
+    private async Task<object> AskSupervisor(Request request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ThrowIfStopped();
+        Task<object> ask = _supervisor.Ask<object>(request, timeout, cancellationToken);
+        if (await Task.WhenAny(ask, _supervisorGone.Task).ConfigureAwait(false) != ask)
+        {
+            _ = ask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            ThrowIfStopped();
+        }
+
+        return await ask.ConfigureAwait(false);
+    }
+
     private void OnStateChanged(VaultStateChanged changed)
     {
+        if (changed.State == VaultState.Stopped)
+        {
+            Volatile.Write(ref _stoppedPublished, 1);
+        }
+
         if (_logger is not null)
         {
             Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(_logger, "Vault {Previous} -> {State}: {Reason}", changed.Previous, changed.State, changed.Reason);
@@ -722,10 +778,13 @@ public sealed class VaultClient : IVault
 
     private sealed class StateListener : ReceiveActor
     {
-        public StateListener(VaultClient client)
+        public StateListener(VaultClient client, IActorRef supervisor)
         {
+            // However the supervisor ends (stopped, or a failure its parent did not restart), the facade knows at once.
+            Context.Watch(supervisor);
             Receive<VaultStateChanged>(client.OnStateChanged);
             Receive<LeaseAuditEvent>(client.OnAudit);
+            Receive<Terminated>(t => t.ActorRef.Equals(supervisor), _ => client.OnSupervisorTerminated());
         }
     }
 }
