@@ -14,7 +14,13 @@ internal sealed unsafe class SecretArena
     private readonly bool _protectIdle;
     private readonly nint _base;
     private readonly nuint _mapBytes;
+    /// <summary>
+    /// Free slots as a FIFO ring: a released slot is handed out again only after every other free slot,
+    /// so a stale pointer into it reads zeros, not the next secret (a LIFO list would give the very
+    /// same slot to the next allocation).
+    /// </summary>
     private readonly int[] _free;
+    private int _freeHead;
     private int _freeCount;
     private readonly SecretHandle?[] _owners;
 
@@ -32,7 +38,7 @@ internal sealed unsafe class SecretArena
         _free = new int[slotCount];
         for (int i = 0; i < slotCount; i++)
         {
-            _free[i] = slotCount - 1 - i;
+            _free[i] = i;
         }
 
         _freeCount = slotCount;
@@ -74,7 +80,9 @@ internal sealed unsafe class SecretArena
             return -1;
         }
 
-        int slot = _free[--_freeCount];
+        int slot = _free[_freeHead];
+        _freeHead = (_freeHead + 1) % _free.Length;
+        _freeCount--;
         if (_protectIdle)
         {
             Protect(slot, Libc.PROT_READ | Libc.PROT_WRITE);
@@ -98,7 +106,8 @@ internal sealed unsafe class SecretArena
             Protect(slot, Libc.PROT_NONE);
         }
 
-        _free[_freeCount++] = slot;
+        _free[(_freeHead + _freeCount) % _free.Length] = slot;
+        _freeCount++;
     }
 
     internal int FreeSlots => _freeCount;

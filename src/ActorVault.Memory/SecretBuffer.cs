@@ -118,7 +118,38 @@ public sealed unsafe class SecretBuffer : IDisposable
             throw new ObjectDisposedException(nameof(SecretBuffer), $"The secret buffer was zeroed by SecretMemory.ZeroAll ({_handle.WipeReason}); its bytes are gone.");
         }
 
-        return new Scope(this);
+        return new Scope(this, BeginScope());
+    }
+
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    private readonly Lock _scopes = new();
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    private long _lastScope;
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    private List<long>? _openScopes;
+
+    /// <summary>Registers an open scope (its handle reference is already taken); returns its id.</summary>
+    private long BeginScope()
+    {
+        lock (_scopes)
+        {
+            long id = ++_lastScope;
+            (_openScopes ??= []).Add(id);
+            return id;
+        }
+    }
+
+    /// <summary>
+    /// True exactly once per scope id: a copy of a <see cref="Scope"/> (it is a struct) that is disposed
+    /// too must not release the buffer's memory a second time, or the slot could be handed to the next
+    /// secret while the first scope's span still points at it.
+    /// </summary>
+    private bool EndScope(long id)
+    {
+        lock (_scopes)
+        {
+            return _openScopes?.Remove(id) == true;
+        }
     }
 
     /// <summary>Constant-time comparison with another secret (lengths are compared openly).</summary>
@@ -204,8 +235,13 @@ public sealed unsafe class SecretBuffer : IDisposable
     public ref struct Scope
     {
         private SecretBuffer? _owner;
+        private readonly long _id;
 
-        internal Scope(SecretBuffer owner) => _owner = owner;
+        internal Scope(SecretBuffer owner, long id)
+        {
+            _owner = owner;
+            _id = id;
+        }
 
         /// <summary>The secret bytes, read-only.</summary>
         public readonly ReadOnlySpan<byte> Bytes => new(Owner._data, Owner.Length);
@@ -224,7 +260,10 @@ public sealed unsafe class SecretBuffer : IDisposable
         {
             SecretBuffer? owner = _owner;
             _owner = null;
-            owner?._handle.DangerousRelease();
+            if (owner is not null && owner.EndScope(_id))
+            {
+                owner._handle.DangerousRelease();
+            }
         }
     }
 }

@@ -149,6 +149,45 @@ public sealed class SecretBufferTests
     }
 
     [Fact]
+    public void Scope_CopiedAndBothDisposed_ReleasesOnce_AHoldKeepsReadingItsOwnSecret()
+    {
+        // A private pool with idle protection off: the released slot stays readable, so a wrong
+        // release shows as the next secret (or zeros) under the hold instead of a fault.
+        var pool = new SecretMemoryPool(new SecretMemoryOptions { ProtectIdleSlots = false });
+        var first = new SecretBuffer(pool.Allocate(Sample.Length), Sample.Length);
+        first.Write(Sample, static (bytes, source) => source.CopyTo(bytes));
+        using SecretHold hold = first.Hold();
+        SecretBuffer.Scope scope = first.Open();
+        SecretBuffer.Scope copy = scope; // a struct: the copy is a second handle on the same scope
+        scope.Dispose();
+        copy.Dispose();
+        first.Dispose();
+        byte[] other = Encoding.UTF8.GetBytes("the next secret, same size!!");
+        using var next = new SecretBuffer(pool.Allocate(other.Length), other.Length);
+        next.Write(other, static (bytes, source) => source.CopyTo(bytes));
+
+        Assert.True(hold.Bytes.SequenceEqual(Sample), "the hold must still see its own secret until it is released");
+    }
+
+    [Fact]
+    public void AReleasedSlot_IsHandedOutLast_AStalePointerReadsZerosNotTheNextSecret()
+    {
+        var pool = new SecretMemoryPool(new SecretMemoryOptions { ProtectIdleSlots = false });
+        var first = new SecretBuffer(pool.Allocate(Sample.Length), Sample.Length);
+        first.Write(Sample, static (bytes, source) => source.CopyTo(bytes));
+        nint stale = first.Address;
+        first.Dispose();
+        using var next = new SecretBuffer(pool.Allocate(Sample.Length), Sample.Length);
+        next.Write(Sample, static (bytes, source) => source.CopyTo(bytes));
+
+        Assert.NotEqual(stale, next.Address);
+        unsafe
+        {
+            Assert.False(new ReadOnlySpan<byte>((void*)stale, Sample.Length).ContainsAnyExcept((byte)0));
+        }
+    }
+
+    [Fact]
     public void Dispose_WhileScopeOpen_DefersReleaseUntilScopeEnds()
     {
         SecretBuffer secret = SecretMemory.CopyFrom(Sample);

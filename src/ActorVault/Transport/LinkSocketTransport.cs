@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
@@ -134,27 +133,33 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
     private void Untrack(LinkSocketHandle handle) => _handles.TryRemove(handle, out _);
 }
 
-/// <summary>One association over one connected socket: a reader loop and a coalescing writer loop.</summary>
+/// <summary>
+/// One association over one connected socket: a reader thread and a coalescing writer thread of its
+/// own (blocking calls, no thread-pool hops on the lease path; one link per vault, so two threads).
+/// </summary>
 internal sealed class LinkSocketHandle : AssociationHandle
 {
     private const int HeaderSize = 4;
     private const int ReadBufferSize = 64 * 1024;
     private const int WriteBatchBytes = 256 * 1024;
 
-    /// <summary>Frames queued for the writer at most; more and <see cref="Write"/> says "not now" (Akka backs off and retries).</summary>
-    private const int MaxQueuedFrames = 4096;
+    /// <summary>Bytes queued for the writer at most; more and <see cref="Write"/> says "not now" (Akka backs off and retries).</summary>
+    private const int MaxPendingBytes = 4 * 1024 * 1024;
+
+    private static readonly TimeSpan FlushOnClose = TimeSpan.FromSeconds(1);
 
     private readonly Socket _socket;
     private readonly int _maxFrame;
     private readonly Action<LinkSocketHandle> _closed;
-    private readonly Channel<byte[]> _writes = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(MaxQueuedFrames)
-    {
-        SingleReader = true,
-        FullMode = BoundedChannelFullMode.Wait,
-    });
+    private readonly object _gate = new(); // Monitor.Wait/Pulse: the writer sleeps on it
+    private readonly ManualResetEventSlim _writerDone = new(false);
 
-    private static readonly TimeSpan FlushOnClose = TimeSpan.FromSeconds(1);
-    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Double-buffered writes: Write appends frames to _pending under _gate; the writer swaps it with
+    // _spare and sends the whole batch outside the lock. No allocation per frame.
+    private byte[] _pending = new byte[WriteBatchBytes];
+    private byte[] _spare = new byte[WriteBatchBytes];
+    private int _pendingUsed;
+    private bool _writing;
     private int _closing;
     private int _socketClosed;
 
@@ -168,30 +173,52 @@ internal sealed class LinkSocketHandle : AssociationHandle
     }
 
     /// <summary>The vault side: announce the association when the first frame arrives (so Akka's handshake timer starts only then).</summary>
-    public void StartInbound(Task<IAssociationEventListener> listener)
-    {
-        _ = Task.Run(() => ReadLoopAsync(listener));
-        _ = Task.Run(WriteLoopAsync);
-    }
+    public void StartInbound(Task<IAssociationEventListener> listener) => Start(listener);
 
-    public void StartOutbound()
+    public void StartOutbound() => Start(null);
+
+    private void Start(Task<IAssociationEventListener>? inboundListener)
     {
-        _ = Task.Run(() => ReadLoopAsync(null));
-        _ = Task.Run(WriteLoopAsync);
+        new Thread(() => ReadLoop(inboundListener)) { IsBackground = true, Name = "actorvault-link-read" }.Start();
+        new Thread(WriteLoop) { IsBackground = true, Name = "actorvault-link-write" }.Start();
     }
 
     public override bool Write(ByteString payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        if (Volatile.Read(ref _closing) != 0 || payload.Length > _maxFrame)
+        if (payload.Length > _maxFrame)
         {
             return false;
         }
 
-        byte[] frame = new byte[HeaderSize + payload.Length];
-        BinaryPrimitives.WriteInt32BigEndian(frame, payload.Length);
-        payload.Span.CopyTo(frame.AsSpan(HeaderSize));
-        return _writes.Writer.TryWrite(frame);
+        int need = HeaderSize + payload.Length;
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _closing) != 0)
+            {
+                return false;
+            }
+
+            if (_pendingUsed + need > _pending.Length)
+            {
+                if (_pendingUsed + need > MaxPendingBytes)
+                {
+                    return false;
+                }
+
+                Array.Resize(ref _pending, Math.Min(MaxPendingBytes, Math.Max(_pending.Length * 2, _pendingUsed + need)));
+            }
+
+            BinaryPrimitives.WriteInt32BigEndian(_pending.AsSpan(_pendingUsed), payload.Length);
+            payload.Span.CopyTo(_pending.AsSpan(_pendingUsed + HeaderSize));
+            _pendingUsed += need;
+            if (!_writing)
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+
+        return true;
     }
 
     [Obsolete("Use Disassociate(string, ILoggingAdapter).")]
@@ -203,13 +230,21 @@ internal sealed class LinkSocketHandle : AssociationHandle
     /// </summary>
     public void Close()
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        lock (_gate)
         {
-            return;
+            if (Interlocked.Exchange(ref _closing, 1) != 0)
+            {
+                return;
+            }
+
+            Monitor.PulseAll(_gate);
         }
 
-        _writes.Writer.TryComplete();
-        _ = Task.WhenAny(_writerDone.Task, Task.Delay(FlushOnClose)).ContinueWith(_ => CloseSocket(), TaskScheduler.Default);
+        _ = Task.Run(() =>
+        {
+            _ = _writerDone.Wait(FlushOnClose);
+            CloseSocket();
+        });
     }
 
     private void CloseSocket()
@@ -235,7 +270,7 @@ internal sealed class LinkSocketHandle : AssociationHandle
         _closed(this);
     }
 
-    private async Task ReadLoopAsync(Task<IAssociationEventListener>? inboundListener)
+    private void ReadLoop(Task<IAssociationEventListener>? inboundListener)
     {
         byte[] standard = new byte[ReadBufferSize];
         byte[] buffer = standard;
@@ -246,7 +281,7 @@ internal sealed class LinkSocketHandle : AssociationHandle
         {
             while (true)
             {
-                // One whole frame in the buffer (or, for a frame larger than the buffer, a buffer of its own).
+                // Every whole frame in the buffer; a frame larger than the buffer gets a buffer of its own.
                 while (end - start >= HeaderSize)
                 {
                     int length = BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start, HeaderSize));
@@ -264,12 +299,8 @@ internal sealed class LinkSocketHandle : AssociationHandle
                     start += HeaderSize + length;
                     if (listener is null)
                     {
-                        if (inboundListener is not null)
-                        {
-                            (await inboundListener.ConfigureAwait(false)).Notify(new InboundAssociation(this));
-                        }
-
-                        listener = await ReadHandlerSource.Task.ConfigureAwait(false);
+                        inboundListener?.GetAwaiter().GetResult().Notify(new InboundAssociation(this));
+                        listener = ReadHandlerSource.Task.GetAwaiter().GetResult();
                     }
 
                     listener.Notify(new InboundPayload(payload));
@@ -294,7 +325,7 @@ internal sealed class LinkSocketHandle : AssociationHandle
                     }
                 }
 
-                int read = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
+                int read = _socket.Receive(buffer.AsSpan(end), SocketFlags.None);
                 if (read == 0)
                 {
                     break; // the peer closed its end
@@ -303,7 +334,7 @@ internal sealed class LinkSocketHandle : AssociationHandle
                 end += read;
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidDataException)
         {
             if (e is InvalidDataException && listener is not null)
             {
@@ -320,38 +351,36 @@ internal sealed class LinkSocketHandle : AssociationHandle
         }
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
-        byte[] batch = new byte[WriteBatchBytes];
-        ChannelReader<byte[]> reader = _writes.Reader;
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (true)
             {
-                int used = 0;
-                while (reader.TryPeek(out byte[]? frame))
+                byte[] batch;
+                int used;
+                lock (_gate)
                 {
-                    if (frame.Length > batch.Length - used)
+                    while (_pendingUsed == 0)
                     {
-                        if (used == 0)
+                        if (Volatile.Read(ref _closing) != 0)
                         {
-                            _ = reader.TryRead(out _);
-                            await SendAllAsync(frame).ConfigureAwait(false);
-                            continue;
+                            return;
                         }
 
-                        break;
+                        _writing = false;
+                        Monitor.Wait(_gate);
                     }
 
-                    _ = reader.TryRead(out _);
-                    frame.CopyTo(batch, used);
-                    used += frame.Length;
+                    _writing = true;
+                    batch = _pending;
+                    used = _pendingUsed;
+                    _pending = _spare;
+                    _pendingUsed = 0;
+                    _spare = batch;
                 }
 
-                if (used > 0)
-                {
-                    await SendAllAsync(batch.AsMemory(0, used)).ConfigureAwait(false);
-                }
+                SendAll(batch.AsSpan(0, used));
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -361,16 +390,15 @@ internal sealed class LinkSocketHandle : AssociationHandle
         }
         finally
         {
-            _writerDone.TrySetResult();
+            _writerDone.Set();
         }
     }
 
-    private async Task SendAllAsync(ReadOnlyMemory<byte> data)
+    private void SendAll(ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {
-            int sent = await _socket.SendAsync(data, SocketFlags.None).ConfigureAwait(false);
-            data = data[sent..];
+            data = data[_socket.Send(data, SocketFlags.None)..];
         }
     }
 }
