@@ -21,7 +21,7 @@ internal sealed record SecretInput(SecretInput.Kinds Kind, int Descriptor = -1, 
     {
         Kinds.Terminal => ReadTerminal(prompt),
         Kinds.StandardInput => SecretReaders.ReadFromStandardInput(),
-        Kinds.Descriptor => SecretReaders.ReadFromFileDescriptor(Descriptor),
+        Kinds.Descriptor => SecretReaders.ReadFromInheritedDescriptor(Descriptor),
         Kinds.File => SecretReaders.ReadFromFile(Path!),
         _ => SecretReaders.ReadSystemdCredential(Path!),
     };

@@ -43,16 +43,31 @@ public static class ProcessHardening
     public const string DiagnosticsVariable = "DOTNET_EnableDiagnostics";
 
     /// <summary>
-    /// When this process started with its .NET diagnostic port open, replaces it (<c>execve(2)</c>, same
-    /// pid, same descriptors and terminal) by itself with <c>DOTNET_EnableDiagnostics=0</c> added to the
-    /// environment: the port can only be closed before the runtime starts. Returns only when nothing was
-    /// to be done, or with the reason the re-exec failed (the caller warns and goes on).
+    /// Variables that make the runtime write a dump on a crash (<c>createdump</c> ignores
+    /// <c>MADV_DONTDUMP</c>), or load code or a diagnostics channel into the process. Read only when the
+    /// runtime starts, so <see cref="ReexecWithoutDiagnostics"/> removes them by re-exec.
+    /// </summary>
+    public static IReadOnlyList<string> DangerousRuntimeVariables { get; } =
+    [
+        "DOTNET_DbgEnableMiniDump", "COMPlus_DbgEnableMiniDump", "DOTNET_DbgMiniDumpType", "COMPlus_DbgMiniDumpType",
+        "DOTNET_DbgMiniDumpName", "COMPlus_DbgMiniDumpName", "DOTNET_EnableCrashReport", "COMPlus_EnableCrashReport",
+        "DOTNET_CreateDumpDiagnostics", "DOTNET_STARTUP_HOOKS", "CORECLR_ENABLE_PROFILING", "CORECLR_PROFILER",
+        "CORECLR_PROFILER_PATH", "CORECLR_PROFILER_PATH_64", "DOTNET_DiagnosticPorts", "DOTNET_EnableEventPipe",
+        "COMPlus_EnableEventPipe", "LD_PRELOAD", "LD_AUDIT", "COMPlus_EnableDiagnostics",
+    ];
+
+    /// <summary>
+    /// When this process started with its .NET diagnostic port open, or with a variable of
+    /// <see cref="DangerousRuntimeVariables"/> (crash dumps, startup hooks, profilers, preloads), replaces
+    /// it (<c>execve(2)</c>, same pid, same descriptors and terminal) by itself without them and with
+    /// <c>DOTNET_EnableDiagnostics=0</c>: the runtime reads them only when it starts. Returns only when
+    /// nothing was to be done, or with the reason the re-exec failed (the caller warns and goes on).
     /// </summary>
     /// <param name="arguments">This process's arguments after the program (as <c>Main</c> got them).</param>
     public static unsafe string? ReexecWithoutDiagnostics(IReadOnlyList<string> arguments)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        if (Environment.GetEnvironmentVariable(DiagnosticsVariable) == "0")
+        if (Environment.GetEnvironmentVariable(DiagnosticsVariable) == "0" && !DangerousRuntimeVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null))
         {
             return null;
         }
@@ -76,7 +91,7 @@ public static class ProcessHardening
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
             string key = (string)e.Key;
-            if (key is not (DiagnosticsVariable or "COMPlus_EnableDiagnostics"))
+            if (key != DiagnosticsVariable && !DangerousRuntimeVariables.Contains(key))
             {
                 envp.Add($"{key}={e.Value}");
             }

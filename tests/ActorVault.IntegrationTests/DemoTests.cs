@@ -47,4 +47,24 @@ public sealed class DemoTests
         Assert.Equal(1, demo.WaitForExit());
         Assert.Contains("longer than the maximum", demo.StandardError, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Demo_WithStdinClosed_IsAClearErrorAndExit1_NotAHang()
+    {
+        // `demo <&-`: the runtime takes descriptor 0 for a pipe of its own; reading it would hang.
+        using ChildProcess demo = ChildProcess.Start("/bin/sh", ["-c", "exec \"$0\" demo <&-", Host]);
+        Assert.Equal(1, demo.WaitForExit());
+        Assert.Contains("Standard input is closed", demo.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Demo_PrintsNoHardeningWarning_ItsDiagnosticPortIsClosedByTheReexec()
+    {
+        using ChildProcess demo = ChildProcess.Start(Host, ["demo"], new Dictionary<string, string?> { ["DOTNET_EnableDiagnostics"] = null });
+        demo.StandardInput.Write("demo password\n");
+        demo.StandardInput.Close();
+        Assert.Equal(0, demo.WaitForExit());
+        Assert.DoesNotContain("diagnostic port", demo.StandardError, StringComparison.Ordinal);
+        Assert.Contains(demo.Lines, l => l.Contains("dumpable               no", StringComparison.Ordinal));
+    }
 }

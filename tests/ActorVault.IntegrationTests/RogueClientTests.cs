@@ -49,7 +49,7 @@ public sealed class RogueClientTests : IAsyncLifetime
     [Fact]
     public async Task EnvelopeUnderAnotherKey_IsRefused_WithNothingButARefusal()
     {
-        object answer = await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new VaultEnvelope(_rogueKeys.Id, new OpenForSession(Guid.NewGuid(), "main")), AnswerTimeout);
+        object answer = await _rogue.ActorSelection(_client.GuardianPath).Ask<object>(new VaultEnvelope(_rogueKeys.Id, new AcquireLease(Guid.NewGuid(), "main", 1000)), AnswerTimeout);
         Refused refused = Assert.IsType<Refused>(answer);
         Assert.Equal("not authenticated for this vault", refused.Reason);
     }
@@ -59,7 +59,7 @@ public sealed class RogueClientTests : IAsyncLifetime
     {
         // Forge: the real session id (public) in the header, a body sealed under the rogue's key.
         SessionId real = (await _client.Supervisor.Ask<Client.SupervisorProtocol.Snapshot>(Client.SupervisorProtocol.GetSnapshot.Instance, AnswerTimeout)).Session!.Value;
-        byte[] body = new ProtocolSerializer((ExtendedActorSystem)_rogue).ToBinary(new OpenForSession(Guid.NewGuid(), "main"));
+        byte[] body = new ProtocolSerializer((ExtendedActorSystem)_rogue).ToBinary(new AcquireLease(Guid.NewGuid(), "main", 1000));
         byte[] frame = EnvelopeSerializer.Seal(_rogueKeys, LinkDirection.ClientToVault, body);
         real.Write(frame.AsSpan(1, SessionId.Size));
 

@@ -509,6 +509,41 @@ public sealed class StandaloneHostTests
     internal static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
     /// <summary>A running <c>actorvault serve</c> with its secret given on stdin and its info file in a private temp directory.</summary>
+    [RootFact]
+    public void Serve_AskedForCrashDumpsAndADiagnosticPort_RunsWithNeither_AndSigabrtLeavesNoDump()
+    {
+        string dumps = System.IO.Directory.CreateTempSubdirectory("actorvault-dumps-").FullName;
+        try
+        {
+            var environment = new Dictionary<string, string?>
+            {
+                ["DOTNET_DbgEnableMiniDump"] = "1",
+                ["DOTNET_DbgMiniDumpType"] = "4",
+                ["DOTNET_DbgMiniDumpName"] = Path.Combine(dumps, "dump.%p"),
+                ["DOTNET_EnableCrashReport"] = "1",
+                ["DOTNET_EnableDiagnostics"] = null,
+            };
+            using var host = ServedHost.Start("dump secret", environment: environment);
+            foreach ((string who, int pid) in (ValueTuple<string, int>[])[("serve", host.Pid), ("vault", host.VaultPid)])
+            {
+                string[] env = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Contains("DOTNET_EnableDiagnostics=0", env);
+                Assert.DoesNotContain(env, e => e.StartsWith("DOTNET_DbgEnableMiniDump=", StringComparison.Ordinal) || e.StartsWith("DOTNET_EnableCrashReport=", StringComparison.Ordinal));
+                Assert.Empty(System.IO.Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{pid}-*"));
+                Assert.Contains("Max core file size        0", File.ReadAllText($"/proc/{pid}/limits"), StringComparison.Ordinal);
+            }
+
+            ProcessExit.Signal(host.Pid, 6); // SIGABRT: the runtime would run createdump if it had been asked to
+            Assert.NotNull(ProcessExit.Wait(host.Pid, TimeSpan.FromSeconds(60)));
+            Assert.NotNull(ProcessExit.Wait(host.VaultPid, TimeSpan.FromSeconds(10)));
+            Assert.Empty(System.IO.Directory.GetFiles(dumps));
+        }
+        finally
+        {
+            System.IO.Directory.Delete(dumps, recursive: true);
+        }
+    }
+
     internal sealed class ServedHost : IDisposable
     {
         private readonly bool _ownsDirectory;
@@ -536,11 +571,11 @@ public sealed class StandaloneHostTests
 
         public int VaultPid { get; }
 
-        public static ServedHost Start(string secret, string? infoFile = null, bool mutualTls = false)
+        public static ServedHost Start(string secret, string? infoFile = null, bool mutualTls = false, IDictionary<string, string?>? environment = null)
         {
             bool owns = infoFile is null;
             infoFile ??= Path.Combine(System.IO.Directory.CreateTempSubdirectory("actorvault-host-").FullName, "host.info");
-            ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", infoFile, .. (mutualTls ? (string[])["--mutual-tls"] : [])]);
+            ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--info-file", infoFile, .. (mutualTls ? (string[])["--mutual-tls"] : [])], environment);
             serve.StandardInput.Write(secret + "\n");
             serve.StandardInput.Close();
             return new ServedHost(serve, infoFile, owns);

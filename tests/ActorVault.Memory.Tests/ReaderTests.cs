@@ -68,6 +68,53 @@ public sealed class ReaderTests : IDisposable
     }
 
     [Fact]
+    public void ReadFromFile_ASymbolicLink_IsRefused_NotFollowed()
+    {
+        string target = Write("the real secret\n");
+        string link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, target);
+        var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromFile(link));
+        Assert.Equal(SecretInputError.WrongSource, error.Error);
+        Assert.Contains("is a symbolic link; it is not followed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReadFromFile_AFifoWithNoWriter_IsRefusedAtOnce_NeverBlocks()
+    {
+        string fifo = Path.Combine(_dir, "fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        // Without O_NONBLOCK, open(2) would wait for a writer forever.
+        var error = await Assert.ThrowsAsync<SecretInputException>(() => Task.Run(() => SecretReaders.ReadFromFile(fifo)).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(SecretInputError.WrongSource, error.Error);
+        Assert.Contains("is not a regular file (a FIFO)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadFromInheritedDescriptor_ADescriptorThisProcessOpened_IsRefused()
+    {
+        // What `--password-fd 9` met when 9 was the runtime's own /dev/urandom: a descriptor opened
+        // here (close-on-exec), not one the parent handed over.
+        using var server = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
+        server.Write("not meant\n"u8);
+        var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromInheritedDescriptor((int)client.SafePipeHandle.DangerousGetHandle()));
+        Assert.Equal(SecretInputError.WrongSource, error.Error);
+        Assert.Contains("was not handed to this process", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadFromInheritedDescriptor_NotOpen_IsDescriptorClosed()
+    {
+        var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromInheritedDescriptor(988));
+        Assert.Equal(SecretInputError.DescriptorClosed, error.Error);
+    }
+
+    [Fact]
     public void ReadFromFileDescriptor_NotOpen_IsDescriptorClosed()
     {
         var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromFileDescriptor(987));

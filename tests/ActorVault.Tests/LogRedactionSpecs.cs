@@ -26,7 +26,7 @@ public sealed class LogRedactionSpecs : Akka.TestKit.Xunit2.TestKit
     {
         using SecretBuffer buffer = SecretMemory.CopyFrom(System.Text.Encoding.UTF8.GetBytes(Plain));
         SecretLease lease = NewLease(buffer);
-        var sealedValue = new SessionSealed(Guid.NewGuid(), "main", [1], Ciphertext, [2]);
+        var sealedValue = new PublicKeySealed([1], [2], [3], Ciphertext, [4]);
         TestProbe probe = CreateTestProbe();
         Sys.EventStream.Subscribe(probe.Ref, typeof(Info));
 
@@ -36,7 +36,8 @@ public sealed class LogRedactionSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Contains(SecretBuffer.RedactedMarker, line, StringComparison.Ordinal);
         Assert.DoesNotContain(Plain, line, StringComparison.Ordinal);
         Assert.DoesNotContain("deadbeef", line, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("SessionSealed [REDACTED]", line, StringComparison.Ordinal);
+        Assert.Contains("PublicKeySealed [REDACTED]", line, StringComparison.Ordinal);
+        Assert.Contains("LeaseGranted [REDACTED]", line, StringComparison.Ordinal);
         lease.Close();
     }
 
@@ -72,7 +73,7 @@ public sealed class LogRedactionSpecs : Akka.TestKit.Xunit2.TestKit
         try
         {
             LogRedaction.Enabled = false;
-            string line = new RedactingLogMessageFormatter().Format("{0} {1}", buffer, new SessionSealed(Guid.NewGuid(), "main", [1], Ciphertext, [2]));
+            string line = new RedactingLogMessageFormatter().Format("{0} {1}", buffer, new LeaseGranted(Guid.NewGuid(), Guid.NewGuid(), "main", 1, [1], Ciphertext, [2]));
             Assert.Contains("deadbeef42", line, StringComparison.Ordinal);
             Assert.Contains(SecretBuffer.RedactedMarker, line, StringComparison.Ordinal);
             Assert.DoesNotContain(Plain, line, StringComparison.Ordinal);

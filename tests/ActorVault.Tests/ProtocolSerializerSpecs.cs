@@ -25,10 +25,10 @@ public sealed class ProtocolSerializerSpecs : Akka.TestKit.Xunit2.TestKit
         {
             new Hello(id, 1), new Ping(id, 2), new GetVaultStatus(id), new GenerateKeypair(id, 3072), new GetSecureHeapReport(id),
             new ReadSecret(id, "n", SecretSourceKind.File, "/p", -1, "P: ", true, "A: ", 64), new SetSecret(id, "n", sealedValue),
-            new VerifySecret(id, "n", sealedValue), new LockSecret(id, "n"), new OpenForSession(id, "n"),
+            new VerifySecret(id, "n", sealedValue), new LockSecret(id, "n"),
             new Welcome(id, 7, keystore, memory), new Pong(id, 3), new VaultStatusReply(id, 7, keystore, memory, ["a", "b"]),
             new KeypairGenerated(id, keystore), new SecureHeapReport(id, true, 1, 2, 2048, true), new SecretStored(id, "n", 3),
-            new SecretVerified(id, "n", true), new SecretLocked(id, "n", false), new SessionSealed(id, "n", [1], [2], [3]),
+            new SecretVerified(id, "n", true), new SecretLocked(id, "n", false),
             new RequestFailed(id, VaultErrorCode.SecretInput, "m", 4), new KeystoreReset("r", keystore), new Refused("no"),
             new AcquireLease(id, "n", 30_000), new RevokeLeases(id, Guid.NewGuid(), "n"), new RevokeLeases(id, Guid.Empty, null),
             new LeaseReleased(id, 12, "returned"), new LeaseRevoked(id, "r"), new LeaseExpired(id),

@@ -54,9 +54,9 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         _vault.Reply(new VaultEnvelope(request.Session, new SecretLocked(lockSecret.RequestId, "a", false)));
         Assert.False(ExpectMsg<SecretLocked>(Wait).Existed);
 
-        supervisor.Tell(new Request(new OpenForSession(Guid.NewGuid(), "missing")), TestActor);
-        VaultEnvelope open = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is OpenForSession, Wait);
-        _vault.Reply(new VaultEnvelope(open.Session, new RequestFailed(((OpenForSession)open.Body).RequestId, VaultErrorCode.SecretNotFound, "no secret 'missing'", 0)));
+        supervisor.Tell(new Request(new LockSecret(Guid.NewGuid(), "missing")), TestActor);
+        VaultEnvelope open = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is LockSecret, Wait);
+        _vault.Reply(new VaultEnvelope(open.Session, new RequestFailed(((LockSecret)open.Body).RequestId, VaultErrorCode.SecretNotFound, "no secret 'missing'", 0)));
         var failure = ExpectMsg<Status.Failure>(Wait);
         Assert.Equal(VaultError.SecretNotFound, Assert.IsType<VaultOperationException>(failure.Cause).Error);
 

@@ -47,6 +47,8 @@ internal static unsafe partial class Libc
     internal static partial int getppid();
 
     internal const int F_DUPFD_CLOEXEC = 1030;
+    internal const int F_GETFD = 1;
+    internal const int FD_CLOEXEC = 1;
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int fcntl(int fd, int command, int argument);

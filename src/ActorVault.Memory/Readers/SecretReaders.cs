@@ -44,6 +44,34 @@ public static unsafe class SecretReaders
         return ReadDescriptor(fd, $"file descriptor {fd}", options);
     }
 
+    /// <summary>
+    /// As <see cref="ReadFromFileDescriptor"/>, for a descriptor number that a user named (a command
+    /// line's <c>--password-fd N</c>): it must have been inherited from the parent process. One this
+    /// process opened itself — the .NET runtime reuses free numbers for its own pipes and
+    /// <c>/dev/urandom</c> — is refused with <see cref="SecretInputError.WrongSource"/>.
+    /// </summary>
+    public static SecretBuffer ReadFromInheritedDescriptor(int fd, SecretReadOptions? options = null)
+    {
+        if (Libc.FileTypeOf(fd, out _) >= 0 && OpenedByThisProcess(fd))
+        {
+            throw new SecretInputException(SecretInputError.WrongSource, $"File descriptor {fd} was not handed to this process: it was opened here (close-on-exec is set, as on every descriptor the .NET runtime opens), so it is not the one you meant. Pass a descriptor the parent left open across exec.");
+        }
+
+        return ReadFromFileDescriptor(fd, options);
+    }
+
+    /// <summary>
+    /// True when <paramref name="fd"/> has close-on-exec set: then this process opened it (the .NET
+    /// runtime opens everything with <c>O_CLOEXEC</c>), and it was not inherited from the parent —
+    /// a descriptor number that the user named may have been reused by the runtime for its own pipe
+    /// or <c>/dev/urandom</c>.
+    /// </summary>
+    internal static bool OpenedByThisProcess(int fd)
+    {
+        int flags = Libc.fcntl(fd, Libc.F_GETFD, 0);
+        return flags >= 0 && (flags & Libc.FD_CLOEXEC) != 0;
+    }
+
     /// <summary>Reads standard input when it is a pipe or a file (not a terminal: use <see cref="ReadFromTerminal"/>).</summary>
     public static SecretBuffer ReadFromStandardInput(SecretReadOptions? options = null)
     {
@@ -55,6 +83,12 @@ public static unsafe class SecretReaders
             throw errno == Libc.EBADF
                 ? new SecretInputException(SecretInputError.DescriptorClosed, "Standard input is closed; nothing to read the secret from.")
                 : new SecretInputException(SecretInputError.IoError, $"Cannot inspect standard input: {Libc.Describe(errno)}.");
+        }
+
+        if (OpenedByThisProcess(0))
+        {
+            // Started with stdin closed: the runtime took descriptor 0 for a pipe of its own.
+            throw new SecretInputException(SecretInputError.DescriptorClosed, "Standard input is closed (descriptor 0 is one this process opened itself); nothing to read the secret from.");
         }
 
         if (Libc.isatty(0) == 1)
@@ -71,13 +105,15 @@ public static unsafe class SecretReaders
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new SecretReadOptions();
         options.Validate();
-        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0);
+        // Never follow a final symlink, never block on a FIFO (O_NONBLOCK; only regular files are read).
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             throw errno switch
             {
                 Libc.ENOENT => new SecretInputException(SecretInputError.NotFound, $"Secret file '{path}' does not exist."),
+                Libc.ELOOP => new SecretInputException(SecretInputError.WrongSource, $"Secret file '{path}' is a symbolic link; it is not followed (name the file itself)."),
                 Libc.EACCES or Libc.EPERM => new SecretInputException(SecretInputError.AccessDenied, $"Secret file '{path}' cannot be opened: {Libc.Describe(errno)}."),
                 _ => new SecretInputException(SecretInputError.IoError, $"Secret file '{path}' cannot be opened: {Libc.Describe(errno)}."),
             };
@@ -85,6 +121,14 @@ public static unsafe class SecretReaders
 
         try
         {
+            int type = Libc.FileTypeOf(fd, out int statErrno);
+            if (type != Libc.S_IFREG)
+            {
+                throw type < 0
+                    ? new SecretInputException(SecretInputError.IoError, $"Secret file '{path}' cannot be inspected: {Libc.Describe(statErrno)}.")
+                    : new SecretInputException(SecretInputError.WrongSource, $"Secret file '{path}' is not a regular file ({(type == Libc.S_IFIFO ? "a FIFO" : type == Libc.S_IFCHR ? "a character device" : type == Libc.S_IFSOCK ? "a socket" : "not a file")}); pass a pipe as a descriptor instead.");
+            }
+
             return ReadDescriptor(fd, $"file '{path}'", options with { StopAtNewline = false });
         }
         finally

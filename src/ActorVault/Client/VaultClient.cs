@@ -167,6 +167,12 @@ public sealed class VaultClient : IVault
             problems.Add("the .NET diagnostic port of this process is open (DOTNET_EnableDiagnostics is not 0): a process of the same user can dump it or load a profiler into it, and read live leases; start the application with DOTNET_EnableDiagnostics=0");
         }
 
+        SecretMemoryStatus memory = SecretMemory.Status;
+        if (memory.Backing != SecretMemoryBacking.MemfdSecret)
+        {
+            problems.Add($"this application's secret memory is {memory.Backing}, not memfd_secret: a dump written by .NET's createdump (DOTNET_DbgEnableMiniDump, or a request on the diagnostic port) would contain the plaintext of a live lease (createdump ignores MADV_DONTDUMP)");
+        }
+
         foreach (string problem in problems)
         {
             if (logger is null)
@@ -281,15 +287,43 @@ public sealed class VaultClient : IVault
     }
 
     /// <summary>
-    /// Compares <paramref name="candidate"/> with stored secret <paramref name="name"/> in the vault, in
-    /// constant time (the candidate travels sealed; the caller's span is left as it is).
+    /// Compares <paramref name="candidate"/> (in secret memory; the caller keeps and disposes it) with
+    /// stored secret <paramref name="name"/> in the vault, in constant time; the candidate travels sealed.
     /// </summary>
-    public async Task<bool> VerifySecretAsync(string name, ReadOnlyMemory<byte> candidate, CancellationToken cancellationToken = default)
+    public Task<bool> VerifySecretAsync(string name, SecretBuffer candidate, CancellationToken cancellationToken = default)
     {
-        PublicKeySealed sealedValue = Seal(candidate.Span, PublicKeySealing.VerifyPurpose, name);
-        SecretVerified verified = await Send<SecretVerified>(new VerifySecret(Guid.NewGuid(), name, sealedValue), cancellationToken).ConfigureAwait(false);
-        return verified.Matches;
+        ArgumentNullException.ThrowIfNull(candidate);
+        PublicKeySealed sealedValue;
+        using (SecretBuffer.Scope scope = candidate.Open())
+        {
+            sealedValue = Seal(scope.Bytes, PublicKeySealing.VerifyPurpose, name);
+        }
+
+        return VerifySealedAsync(name, sealedValue, cancellationToken);
     }
+
+    /// <summary>
+    /// Compares <paramref name="candidate"/> with stored secret <paramref name="name"/> in the vault, in
+    /// constant time. As with <see cref="SetSecretAsync(string, Span{byte}, CancellationToken)"/>, the
+    /// candidate is sealed at once and the caller's bytes are zeroed before this returns.
+    /// </summary>
+    public Task<bool> VerifySecretAsync(string name, Span<byte> candidate, CancellationToken cancellationToken = default)
+    {
+        PublicKeySealed sealedValue;
+        try
+        {
+            sealedValue = Seal(candidate, PublicKeySealing.VerifyPurpose, name);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(candidate);
+        }
+
+        return VerifySealedAsync(name, sealedValue, cancellationToken);
+    }
+
+    private async Task<bool> VerifySealedAsync(string name, PublicKeySealed sealedValue, CancellationToken cancellationToken) =>
+        (await Send<SecretVerified>(new VerifySecret(Guid.NewGuid(), name, sealedValue), cancellationToken).ConfigureAwait(false)).Matches;
 
     /// <summary>Makes the vault forget secret <paramref name="name"/> (its data key zeroed). False when it held none.</summary>
     public async Task<bool> LockSecretAsync(string name, CancellationToken cancellationToken = default) =>
@@ -301,19 +335,8 @@ public sealed class VaultClient : IVault
     /// </summary>
     internal async Task<SecretBuffer> OpenSecretAsync(string name, CancellationToken cancellationToken = default)
     {
-        Guid id = Guid.NewGuid();
-        (SessionId session, SessionSealed sealedValue) = await SendStamped<SessionSealed>(new OpenForSession(id, name), cancellationToken).ConfigureAwait(false);
-        if (sealedValue.Name != name)
-        {
-            throw new VaultOperationException(VaultError.SealedPayloadRejected, $"The vault answered for secret '{sealedValue.Name}' when '{name}' was asked for; refused.");
-        }
-
-        if (!SessionKeyRing.For(_system).TryGet(session, out SessionKeys? keys))
-        {
-            throw new VaultUnavailableException("The vault session ended before the secret could be opened.", State);
-        }
-
-        SecretBuffer buffer = OpenPayload(keys, sealedValue.Nonce, sealedValue.Ciphertext, sealedValue.Tag, Vault.KeystoreActor.SessionAad(name, id), name);
+        // A lease like any other (deadline, audit, revoke in the vault): the vault has no other way out.
+        SecretBuffer buffer = await WithSecretAsync(name, static bytes => SecretMemory.CopyFrom(bytes), cancellationToken: cancellationToken).ConfigureAwait(false);
         _tracker.Track(buffer);
         return buffer;
     }

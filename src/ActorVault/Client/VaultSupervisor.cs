@@ -624,7 +624,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 pending.ReplyTo.Tell(reply switch
                 {
                     RequestFailed failed => new Status.Failure(ToException(failed)),
-                    SessionSealed or LeaseGranted => new SessionStamped(_keys!.Id, reply),
+                    LeaseGranted => new SessionStamped(_keys!.Id, reply),
                     _ => reply,
                 });
                 return;

@@ -66,7 +66,7 @@ public static class LogRedaction
 
     /// <summary>True for objects whose printing could carry secret or sealed material.</summary>
     public static bool IsSecretBearing(object? value) => value is SecretBuffer or SecretLease or SecretHold or SessionKeys
-        or PublicKeySealed or SessionSealed or LeaseGranted or SetSecret or VerifySecret or VaultEnvelope;
+        or PublicKeySealed or LeaseGranted or SetSecret or VerifySecret or VaultEnvelope;
 
     /// <summary>The value to print for <paramref name="value"/>: itself, or the redacted marker.</summary>
     public static object? Redact(object? value)
@@ -76,7 +76,7 @@ public static class LogRedaction
             return value;
         }
 
-        if (!Enabled && value is PublicKeySealed or SessionSealed or LeaseGranted)
+        if (!Enabled && value is PublicKeySealed or LeaseGranted)
         {
             return DebugDump(value!);
         }
@@ -92,7 +92,6 @@ public static class LogRedaction
     private static string DebugDump(object value) => value switch
     {
         PublicKeySealed p => $"PublicKeySealed(ciphertext {Hex(p.Ciphertext)}, tag {Hex(p.Tag)})",
-        SessionSealed s => $"SessionSealed({s.Name}, ciphertext {Hex(s.Ciphertext)}, tag {Hex(s.Tag)})",
         LeaseGranted g => $"LeaseGranted({g.Name}, {g.LeaseId}, ciphertext {Hex(g.Ciphertext)}, tag {Hex(g.Tag)})",
         _ => value.GetType().Name,
     };

@@ -74,9 +74,6 @@ internal sealed record VerifySecret(Guid RequestId, string Name, PublicKeySealed
 /// <summary>Forget a secret: its data key is zeroed and its sealed form dropped.</summary>
 internal sealed record LockSecret(Guid RequestId, string Name) : IVaultRequest;
 
-/// <summary>Open a stored secret and re-seal it under the session's payload key (the basis of leases).</summary>
-internal sealed record OpenForSession(Guid RequestId, string Name) : IVaultRequest;
-
 /// <summary>Open secret <c>Name</c> for a lease of at most <c>TtlMs</c>: the vault records the lease and seals the secret to the session.</summary>
 internal sealed record AcquireLease(Guid RequestId, string Name, long TtlMs) : IVaultRequest;
 
@@ -115,9 +112,6 @@ internal sealed record SecretStored(Guid RequestId, string Name, int Length) : I
 internal sealed record SecretVerified(Guid RequestId, string Name, bool Matches) : IVaultReply;
 
 internal sealed record SecretLocked(Guid RequestId, string Name, bool Existed) : IVaultReply;
-
-/// <summary>A secret sealed under the session's payload key: only the application that holds the session can open it.</summary>
-internal sealed record SessionSealed(Guid RequestId, string Name, byte[] Nonce, byte[] Ciphertext, byte[] Tag) : IVaultReply;
 
 /// <summary>A lease: the secret sealed under the session's payload key (associated data binds name and lease id).</summary>
 internal sealed record LeaseGranted(Guid RequestId, Guid LeaseId, string Name, long TtlMs, byte[] Nonce, byte[] Ciphertext, byte[] Tag) : IVaultReply;

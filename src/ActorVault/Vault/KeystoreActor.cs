@@ -96,7 +96,6 @@ internal sealed class KeystoreActor : ReceiveActor
             SetSecret s => Set(s),
             VerifySecret v => Verify(v),
             LockSecret l => Lock(l),
-            OpenForSession o => OpenForSession(o),
             _ => new RequestFailed(routed.Request.RequestId, VaultErrorCode.BadRequest, $"The keystore does not handle {routed.Request.GetType().Name}.", 0),
         };
 
@@ -294,26 +293,6 @@ internal sealed class KeystoreActor : ReceiveActor
         return new SecretLocked(request.RequestId, request.Name, existed);
     }
 
-    private IVaultReply OpenForSession(OpenForSession request)
-    {
-        if (Invalid(request.RequestId, request.Name) is { } invalid)
-        {
-            return invalid;
-        }
-
-        if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
-        {
-            return NotFound(request.RequestId, request.Name);
-        }
-
-        if (!SessionKeyRing.For(Context.System).TryGet(_session, out SessionKeys? keys))
-        {
-            return new RequestFailed(request.RequestId, VaultErrorCode.KeystoreUnavailable, "The session is closed.", 0);
-        }
-
-        return SealForSession(keys, request.RequestId, request.Name, stored);
-    }
-
     /// <summary>The lease path: open the stored secret, seal it to the session bound to the lease id, answer the application directly.</summary>
     private void OpenLease(OpenForLease message)
     {
@@ -348,20 +327,12 @@ internal sealed class KeystoreActor : ReceiveActor
 
     internal static byte[] LeaseAad(string name, Guid leaseId) => Encoding.UTF8.GetBytes($"actorvault/v1/lease\0{name}\0{leaseId:N}");
 
-    /// <summary>Open (AES-GCM) into secret memory, seal under the session's payload key, zero.</summary>
-    internal static SessionSealed SealForSession(SessionKeys keys, Guid requestId, string name, StoredSecret stored)
-    {
-        (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, SessionAad(name, requestId), name, stored);
-        return new SessionSealed(requestId, name, nonce, ciphertext, tag);
-    }
-
     internal static SecretBuffer Open(string name, StoredSecret stored) =>
         Aead.TryOpen(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, StoredAad(name))
         ?? throw new CryptographicException($"Stored secret {SecretNames.Describe(name)} failed authentication; the keystore is corrupt.");
 
     internal static byte[] StoredAad(string name) => Encoding.UTF8.GetBytes($"actorvault/v1/stored\0{name}");
 
-    internal static byte[] SessionAad(string name, Guid requestId) => Encoding.UTF8.GetBytes($"actorvault/v1/session-sealed\0{name}\0{requestId:N}");
 
     private static RequestFailed? Invalid(Guid requestId, string name) =>
         SecretNames.IsValid(name)
