@@ -115,6 +115,7 @@ public static class ProcessHardening
 
         args[argv.Count] = null;
         env[envp.Count] = null;
+        RemoveOwnDiagnosticSocket();
         _ = Libc.execve(args[0], args, env);
         int errno = Marshal.GetLastPInvokeError();
         foreach (nint s in strings)
@@ -123,6 +124,26 @@ public static class ProcessHardening
         }
 
         return $"execve failed: {Libc.Describe(errno)}";
+    }
+
+    /// <summary>
+    /// The runtime's diagnostic socket file of this pid (<c>dotnet-diagnostic-PID-…-socket</c> in the
+    /// temporary directory): exec closes the listening descriptor but leaves the file, which would
+    /// still advertise a port; removed just before the re-exec.
+    /// </summary>
+    private static void RemoveOwnDiagnosticSocket()
+    {
+        try
+        {
+            foreach (string file in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            {
+                File.Delete(file);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the descriptor is closed by exec in any case.
+        }
     }
 
     /// <summary>Reads the current status without changing anything.</summary>

@@ -17,6 +17,17 @@ if (args is ["scan", string scanPid, string patternFile])
     return 0;
 }
 
+if (args is ["attack", string attackPid])
+{
+    // As a process of the same user: try the target's memory, descriptors, environment and ptrace.
+    foreach (string line in ActorVault.Testing.SameUserAttack.Run(int.Parse(attackPid, CultureInfo.InvariantCulture)))
+    {
+        Console.WriteLine(line);
+    }
+
+    return 0;
+}
+
 string unlock = "none";
 string name = "main";
 for (int i = 0; i < args.Length; i++)

@@ -62,7 +62,9 @@ public sealed class VaultClientTests
 
         Assert.All(input, b => Assert.Equal(0, b));
         Assert.Equal(VaultState.Unlocked, client.State);
-        Assert.True(await client.VerifySecretAsync("binary", original));
+        byte[] candidate = [.. original];
+        Assert.True(await client.VerifySecretAsync("binary", candidate));
+        Assert.All(candidate, b => Assert.Equal(0, b)); // the candidate is zeroed too, as SetSecretAsync's input
         byte[] wrong = [.. original];
         wrong[^1] ^= 1;
         Assert.False(await client.VerifySecretAsync("binary", wrong));

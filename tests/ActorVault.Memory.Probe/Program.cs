@@ -25,6 +25,13 @@ internal static unsafe class Program
 
     private static int Main(string[] args)
     {
+        if (args.Contains("--reexec") && ProcessHardening.ReexecWithoutDiagnostics(args) is { } failed)
+        {
+            // As the actorvault executable does first thing: without crash-dump and diagnostics variables.
+            Out($"CRASH re-exec failed: {failed}");
+            return 70;
+        }
+
         try
         {
             string mode = args.Length > 0 ? args[0] : "";

@@ -23,6 +23,39 @@ public sealed partial class ProcessEvidenceTests(ITestOutputHelper output)
         Assert.Contains("AccessViolationException", child.StandardError, StringComparison.Ordinal);
     }
 
+    [RootTheory]
+    [InlineData(false)] // control: the runtime writes the dump its environment asks for
+    [InlineData(true)]
+    public void Crash_WithADumpAskedForInTheEnvironment_LeavesADumpOnlyWithoutTheReexec(bool reexec)
+    {
+        string dumps = Directory.CreateTempSubdirectory("actorvault-crash-").FullName;
+        try
+        {
+            var environment = new Dictionary<string, string?>
+            {
+                ["DOTNET_DbgEnableMiniDump"] = "1",
+                ["DOTNET_DbgMiniDumpType"] = "1",
+                ["DOTNET_DbgMiniDumpName"] = Path.Combine(dumps, "dump.%p"),
+            };
+            using ChildProcess child = ChildProcess.Start(Probe.Dotnet, [Probe.Dll, "overrun", "--backing", "locked", .. reexec ? (string[])["--reexec"] : []], environment);
+            child.WaitForLine("ARMED");
+            Assert.Equal(FaultExitCode, child.WaitForExit());
+            string[] written = Directory.GetFiles(dumps);
+            if (reexec)
+            {
+                Assert.True(written.Length == 0, $"a dump was written: {string.Join(", ", written)}");
+            }
+            else
+            {
+                Assert.True(written.Length > 0, $"the control wrote no dump; stderr: {child.StandardError}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dumps, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("memfd")]
     [InlineData("locked")]

@@ -142,7 +142,8 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     public void ReadSecret_WithConfirmation_MismatchIsRefused_MatchIsStored()
     {
         Hello();
-        using (var pipe = new AnonymousPipeServerStream(PipeDirection.Out))
+        // Inheritable (no close-on-exec): what a descriptor handed to the vault across exec looks like.
+        using (var pipe = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable))
         {
             pipe.Write("first\nsecond\n"u8);
             pipe.Flush();
@@ -151,7 +152,7 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
             Assert.Equal(VaultErrorCode.ConfirmationMismatch, mismatch.Code);
         }
 
-        using (var pipe = new AnonymousPipeServerStream(PipeDirection.Out))
+        using (var pipe = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable))
         {
             pipe.Write("same\nsame\n"u8);
             pipe.Flush();

@@ -167,6 +167,11 @@ public sealed class VaultClient : IVault
             problems.Add("the .NET diagnostic port of this process is open (DOTNET_EnableDiagnostics is not 0): a process of the same user can dump it or load a profiler into it, and read live leases; start the application with DOTNET_EnableDiagnostics=0");
         }
 
+        using (SecretMemory.Allocate(1))
+        {
+            // Maps the first arena, so that the status names the backing really in use (not "Auto").
+        }
+
         SecretMemoryStatus memory = SecretMemory.Status;
         if (memory.Backing != SecretMemoryBacking.MemfdSecret)
         {

@@ -68,8 +68,8 @@ internal sealed class VaultLinkListener : IDisposable
 
     /// <summary>
     /// Waits for the connection of process <paramref name="pid"/> (same uid, not traced, and — when this
-    /// process is not root — already non-dumpable, which the kernel shows as <c>/proc/PID</c> owned by
-    /// root). Every other connection is closed unread and reported to <paramref name="log"/>. The socket
+    /// process is not root — already non-dumpable, which the kernel shows as <c>/proc/PID/mem</c> owned
+    /// by root). Every other connection is closed unread and reported to <paramref name="log"/>. The socket
     /// path is gone once this returns.
     /// </summary>
     public async Task<Socket> AcceptChildAsync(int pid, Action<string> log, CancellationToken cancellationToken)
@@ -137,7 +137,8 @@ internal sealed class VaultLinkListener : IDisposable
             }
         }
 
-        if (SecretFiles.CurrentUserId != 0 && SecretFiles.Inspect($"/proc/{pid}").OwnerId != 0)
+        // The kernel gives a non-dumpable process's /proc files (not its /proc/PID directory) to root.
+        if (SecretFiles.CurrentUserId != 0 && SecretFiles.Inspect($"/proc/{pid}/mem").OwnerId != 0)
         {
             return "is still dumpable (it must harden itself before it connects)";
         }

@@ -1,0 +1,107 @@
+using System.Globalization;
+using ActorVault.Testing;
+
+namespace ActorVault.IntegrationTests;
+
+/// <summary>
+/// A real application and its real vault run as user nobody; another process of nobody (no
+/// capabilities) attacks both: /proc/PID/mem, /proc/PID/fd, /proc/PID/environ, ptrace. The control is
+/// a process of the same user that is not hardened, where every attack gets through.
+/// </summary>
+public sealed class SameUserHardeningTests : IDisposable
+{
+    private readonly string _copy = MemoryScanner.CanScan ? CopyForOtherUsers() : string.Empty;
+
+    public void Dispose()
+    {
+        if (_copy.Length > 0)
+        {
+            Directory.Delete(_copy, recursive: true);
+        }
+    }
+
+    [RootFact]
+    public void AnotherProcessOfTheSameUser_CannotReadPtraceOrOpenTheDescriptorsOf_TheApplicationNorItsVault()
+    {
+        using ChildProcess app = AsNobody(Dotnet, Path.Combine(_copy, "ActorVault.AppProbe.dll"), "--unlock", "stdin");
+        string ready = app.WaitForLine("APP-READY");
+        app.StandardInput.Write("same user secret\n");
+        app.StandardInput.Flush();
+        app.WaitForLine("UNLOCKED");
+        int appPid = AppProbe.Field(ready, "pid");
+        int vaultPid = AppProbe.Field(ready, "vault");
+        Assert.Equal("65534", Uid(appPid));
+        Assert.Equal("65534", Uid(vaultPid));
+
+        foreach ((string who, int pid) in (ValueTuple<string, int>[])[("application", appPid), ("vault", vaultPid)])
+        {
+            string[] result = Attack(pid);
+            foreach (string probe in (string[])["MEM", "FDLIST", "FD0", "ENVIRON", "PTRACE"])
+            {
+                Assert.Contains(result, l => l.StartsWith($"{probe}=denied", StringComparison.Ordinal));
+            }
+
+            Assert.True(result.Length == 5, $"{who}: {string.Join(" | ", result)}");
+        }
+    }
+
+    [RootFact]
+    public void AnotherProcessOfTheSameUser_GetsEverythingFromAProcessThatIsNotHardened_ControlForTheTestAbove()
+    {
+        using ChildProcess sleeper = AsNobody("/bin/sh", "-c", "exec /bin/sleep 300 </dev/null");
+        string[] result = Attack(sleeper.Pid);
+        Assert.Contains("MEM=opened", result);
+        Assert.Contains("FDLIST=listed", result);
+        Assert.Contains("FD0=opened", result);
+        Assert.Contains("ENVIRON=read", result);
+        Assert.Contains("PTRACE=attached", result);
+        ProcessExit.Signal(sleeper.Pid, ProcessExit.SigKill);
+    }
+
+    private string[] Attack(int pid)
+    {
+        using ChildProcess attacker = AsNobody(Dotnet, Path.Combine(_copy, "ActorVault.AppProbe.dll"), "attack", pid.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(0, attacker.WaitForExit());
+        return [.. attacker.Lines];
+    }
+
+    private static string Uid(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
+
+    private static string Dotnet =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
+        : Environment.ProcessPath is { } path && Path.GetFileName(path) == "dotnet" ? path
+        : "dotnet";
+
+    /// <summary>As user nobody (65534), with no capabilities.</summary>
+    private static ChildProcess AsNobody(string program, params string[] arguments) =>
+        ChildProcess.Start(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", program, .. arguments],
+            new Dictionary<string, string?> { ["HOME"] = "/tmp", ["DOTNET_CLI_HOME"] = "/tmp", ["TMPDIR"] = "/tmp" });
+
+    /// <summary>This test folder (the application probe, the vault executable, their dependencies), readable by everyone.</summary>
+    private static string CopyForOtherUsers()
+    {
+        string target = Path.Combine(Path.GetTempPath(), "actorvault-nobody-" + Guid.NewGuid().ToString("N"));
+        Copy(new DirectoryInfo(AppContext.BaseDirectory), new DirectoryInfo(target));
+        return target;
+
+        static void Copy(DirectoryInfo from, DirectoryInfo to)
+        {
+            to.Create();
+            File.SetUnixFileMode(to.FullName, (UnixFileMode)0b111_101_101);
+            foreach (FileInfo file in from.EnumerateFiles())
+            {
+                FileInfo copy = file.CopyTo(Path.Combine(to.FullName, file.Name));
+                bool executable = (file.UnixFileMode & UnixFileMode.UserExecute) != 0;
+                File.SetUnixFileMode(copy.FullName, (UnixFileMode)(executable ? 0b111_101_101 : 0b110_100_100));
+            }
+
+            foreach (DirectoryInfo sub in from.EnumerateDirectories())
+            {
+                Copy(sub, new DirectoryInfo(Path.Combine(to.FullName, sub.Name)));
+            }
+        }
+    }
+}
