@@ -66,6 +66,50 @@ public sealed class LinkBoundaryTests
         Assert.True(await client.VerifySecretAsync("main", "after the rogue"u8.ToArray()));
     }
 
+    [Fact]
+    public async Task ARogueInTheRendezvousWindowOfARestart_IsClosedUnread_AndTheRestartedVaultServes()
+    {
+        var rogues = new ConcurrentQueue<Socket>();
+        var launcher = new VaultProcessLauncher(new Dictionary<string, string>())
+        {
+            BeforeStart = path =>
+            {
+                var rogue = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                rogue.Connect(new UnixDomainSocketEndPoint(path));
+                rogues.Enqueue(rogue);
+            },
+        };
+        var log = new ConcurrentQueue<string>();
+        var locked = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = log.Enqueue, MinBackoff = TimeSpan.FromMilliseconds(50) }, launcher, null, CancellationToken.None);
+        int first = client.VaultPid;
+        client.StateChanged += (_, e) =>
+        {
+            if (e.State == VaultState.Locked && e.VaultPid != first)
+            {
+                locked.TrySetResult(e.VaultPid);
+            }
+        };
+
+        ProcessExit.Signal(first, ProcessExit.SigKill); // the restart an attacker waits for
+        int restarted = await locked.Task.WaitAsync(Wait);
+
+        Assert.Equal(2, rogues.Count);
+        foreach (Socket rogue in rogues)
+        {
+            using (rogue)
+            {
+                rogue.ReceiveTimeout = (int)Wait.TotalMilliseconds;
+                Assert.Equal(0, rogue.Receive(new byte[64]));
+            }
+        }
+
+        Assert.Equal(2, log.Count(l => l.Contains($"refused a connection to the vault link socket from pid {Environment.ProcessId}", StringComparison.Ordinal)));
+        Assert.Equal(restarted, client.VaultPid);
+        await client.SetSecretAsync("main", "after the restart"u8.ToArray().AsSpan());
+        Assert.True(await client.VerifySecretAsync("main", "after the restart"u8.ToArray()));
+    }
+
     [RootFact]
     public async Task AnotherUser_CannotEvenReachTheRendezvousSocket()
     {
