@@ -10,7 +10,7 @@ namespace ActorVault.IntegrationTests;
 /// </summary>
 public sealed class SameUserHardeningTests : IDisposable
 {
-    private readonly string _copy = MemoryScanner.CanScan ? CopyForOtherUsers() : string.Empty;
+    private readonly string _copy = MemoryScanner.CanScan ? OtherUser.CopyForOtherUsers("actorvault-nobody-") : string.Empty;
 
     public void Dispose()
     {
@@ -68,40 +68,7 @@ public sealed class SameUserHardeningTests : IDisposable
     private static string Uid(int pid) =>
         File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
 
-    private static string Dotnet =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
-        : Environment.ProcessPath is { } path && Path.GetFileName(path) == "dotnet" ? path
-        : "dotnet";
+    private static string Dotnet => OtherUser.Dotnet;
 
-    /// <summary>As user nobody (65534), with no capabilities.</summary>
-    private static ChildProcess AsNobody(string program, params string[] arguments) =>
-        ChildProcess.Start(
-            "/usr/bin/setpriv",
-            ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", program, .. arguments],
-            new Dictionary<string, string?> { ["HOME"] = "/tmp", ["DOTNET_CLI_HOME"] = "/tmp", ["TMPDIR"] = "/tmp" });
-
-    /// <summary>This test folder (the application probe, the vault executable, their dependencies), readable by everyone.</summary>
-    private static string CopyForOtherUsers()
-    {
-        string target = Path.Combine(Path.GetTempPath(), "actorvault-nobody-" + Guid.NewGuid().ToString("N"));
-        Copy(new DirectoryInfo(AppContext.BaseDirectory), new DirectoryInfo(target));
-        return target;
-
-        static void Copy(DirectoryInfo from, DirectoryInfo to)
-        {
-            to.Create();
-            File.SetUnixFileMode(to.FullName, (UnixFileMode)0b111_101_101);
-            foreach (FileInfo file in from.EnumerateFiles())
-            {
-                FileInfo copy = file.CopyTo(Path.Combine(to.FullName, file.Name));
-                bool executable = (file.UnixFileMode & UnixFileMode.UserExecute) != 0;
-                File.SetUnixFileMode(copy.FullName, (UnixFileMode)(executable ? 0b111_101_101 : 0b110_100_100));
-            }
-
-            foreach (DirectoryInfo sub in from.EnumerateDirectories())
-            {
-                Copy(sub, new DirectoryInfo(Path.Combine(to.FullName, sub.Name)));
-            }
-        }
-    }
+    private static ChildProcess AsNobody(string program, params string[] arguments) => OtherUser.Start(program, arguments);
 }

@@ -7,10 +7,7 @@ namespace ActorVault.Memory.Tests;
 /// <summary>Starts the real probe executable (tests/ActorVault.Memory.Probe) in its modes.</summary>
 internal static class Probe
 {
-    internal static string Dotnet =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
-        : Environment.ProcessPath is { } path && Path.GetFileName(path) == "dotnet" ? path
-        : "dotnet";
+    internal static string Dotnet => OtherUser.Dotnet;
 
     internal static string Dll => Path.Combine(AppContext.BaseDirectory, "ActorVault.Memory.Probe.dll");
 
@@ -39,31 +36,11 @@ internal static class Probe
     }
 
     /// <summary>Copies the probe and its dependencies to a world-readable folder, for runs as another user.</summary>
-    internal static string CopyForOtherUsers()
-    {
-        string target = Path.Combine(Path.GetTempPath(), "actorvault-probe-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(target);
-        foreach (string file in Directory.EnumerateFiles(AppContext.BaseDirectory).Where(f => f.EndsWith(".dll", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal)))
-        {
-            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
-        }
-
-        UnixFileMode readable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-        File.SetUnixFileMode(target, readable);
-        foreach (string file in Directory.EnumerateFiles(target))
-        {
-            File.SetUnixFileMode(file, readable);
-        }
-
-        return target;
-    }
+    internal static string CopyForOtherUsers() => OtherUser.CopyForOtherUsers("actorvault-probe-");
 
     /// <summary>Runs the probe as user nobody (65534) with no capabilities, from a world-readable copy.</summary>
     internal static ChildProcess StartAsNobody(string copy, string shellPrefix, params string[] arguments) =>
-        ChildProcess.Start(
-            "/usr/bin/setpriv",
-            ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", "/bin/sh", "-c", shellPrefix + " exec \"$@\"", "sh", Dotnet, Path.Combine(copy, "ActorVault.Memory.Probe.dll"), .. arguments],
-            new Dictionary<string, string?> { ["HOME"] = "/tmp", ["DOTNET_CLI_HOME"] = "/tmp" });
+        OtherUser.Start("/bin/sh", ["-c", shellPrefix + " exec \"$@\"", "sh", Dotnet, Path.Combine(copy, "ActorVault.Memory.Probe.dll"), .. arguments]);
 
     internal static string Sha256Hex(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }
