@@ -219,8 +219,9 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
     {
         int pid = child.Pid;
         using (bootstrap)
-        using (var timeout = new CancellationTokenSource(settings.StartupTimeout))
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(child.ExitedToken))
         {
+            timeout.CancelAfter(settings.StartupTimeout);
             Socket? socket = null;
             try
             {
@@ -239,7 +240,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
             }
             catch (OperationCanceledException)
             {
-                // The child never connected: the supervisor's startup timer reports it.
+                // The child exited or never connected: its exit or the supervisor's startup timer reports it.
             }
 #pragma warning disable CA1031 // any failure of the proof: the child is killed, never trusted
             catch (Exception e)
@@ -320,8 +321,12 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         private readonly VaultEventSink _notify;
         private readonly LinkSockets _sockets;
         private readonly string _linkName;
+        private readonly CancellationTokenSource _exited = new();
         private int _pid;
         private int _exitReported;
+
+        /// <summary>Cancelled when the child exits (the rendezvous stops waiting for it).</summary>
+        public CancellationToken ExitedToken => _exited.Token;
 
         public RealVaultProcess(Process process, VaultEventSink notify, LinkSockets sockets, string linkName)
         {
@@ -413,6 +418,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
                     code = -1;
                 }
 
+                _exited.Cancel();
                 _notify.Tell(new VaultProcessExited(CurrentPid(), code));
             }
         }

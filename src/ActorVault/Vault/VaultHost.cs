@@ -74,7 +74,14 @@ public static class VaultHost
             }) { IsBackground = true, Name = "actorvault-exit-leash" };
             leash.Start();
         });
-        watch.WatchHangup(0, "stdin");
+        try
+        {
+            watch.WatchHangup(0, "stdin");
+        }
+        catch (InvalidOperationException)
+        {
+            // Started by hand with stdin closed: the pidfd and the link socket still tell.
+        }
 
         if (linkPath is null || linkName is null)
         {
