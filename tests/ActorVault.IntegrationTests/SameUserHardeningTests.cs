@@ -46,6 +46,57 @@ public sealed class SameUserHardeningTests : IDisposable
     }
 
     [RootFact]
+    public void AnotherProcessOfTheSameUser_CannotReadPtraceOrOpenTheDescriptorsOf_ServeItsVaultNorAnExecCommand()
+    {
+        string home = Path.Combine(Path.GetTempPath(), "actorvault-nobody-home-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(home);
+        File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Chown(home);
+        string info = Path.Combine(home, "host.info");
+        string host = Path.Combine(_copy, "ActorVault.Host.dll");
+        try
+        {
+            using ChildProcess serve = AsNobody(Dotnet, host, "serve", "--password-stdin", "--info-file", info);
+            serve.StandardInput.Write("same user host secret\n");
+            serve.StandardInput.Close();
+            string ready = serve.WaitForLine("ACTORVAULT-HOST-READY");
+            int servePid = int.Parse(Field(ready, "pid"), CultureInfo.InvariantCulture);
+            int vaultPid = int.Parse(Field(ready, "vault"), CultureInfo.InvariantCulture);
+
+            // A CLI command while it runs: exec waits for CMD, which waits for the test.
+            using ChildProcess exec = AsNobody(Dotnet, host, "exec", "--info-file", info, "--", "/bin/sh", "-c", "cat >/dev/null; echo CMD-UP; exec sleep 120");
+            exec.WaitForLine("CMD-UP");
+
+            foreach ((string who, int pid) in (ValueTuple<string, int>[])[("serve", servePid), ("its vault", vaultPid), ("exec", exec.Pid)])
+            {
+                Assert.Equal("65534", Uid(pid));
+                string[] result = Attack(pid);
+                Assert.True(result.Length == 5 && result.All(l => l.Contains("=denied", StringComparison.Ordinal)), $"{who} {pid}: {string.Join(" | ", result)}");
+                Assert.False(File.Exists(ProcStatus.DiagnosticSocketPath(pid)), $"{who} {pid} has a .NET diagnostic socket");
+            }
+
+            ProcessExit.Signal(exec.Pid, 15); // exec forwards it to CMD: neither is left behind
+            Assert.NotNull(ProcessExit.Wait(exec.Pid, TimeSpan.FromSeconds(60)));
+            ProcessExit.Signal(servePid, 15);
+            Assert.NotNull(ProcessExit.Wait(servePid, TimeSpan.FromSeconds(60)));
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    private static string Field(string line, string name) =>
+        line.Split(' ').First(t => t.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
+
+    private static void Chown(string path)
+    {
+        using var chown = System.Diagnostics.Process.Start("chown", ["65534:65534", path]);
+        chown.WaitForExit();
+        Assert.Equal(0, chown.ExitCode);
+    }
+
+    [RootFact]
     public void AnotherProcessOfTheSameUser_GetsEverythingFromAProcessThatIsNotHardened_ControlForTheTestAbove()
     {
         using ChildProcess sleeper = AsNobody("/bin/sh", "-c", "exec /bin/sleep 300 </dev/null");

@@ -520,6 +520,12 @@ public sealed class StandaloneHostTests
             ["DOTNET_EnableCrashReport"] = "1",
             ["DOTNET_EnableDiagnostics"] = null,
         };
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableDiagnostics") != "0")
+        {
+            // The control for the path computation: this test process has its port open, at that path.
+            Assert.True(File.Exists(ProcStatus.DiagnosticSocketPath(Environment.ProcessId)), "the diagnostic socket path is computed wrongly");
+        }
+
         using var host = ServedHost.Start("dump secret", environment: environment);
         foreach ((string who, int pid) in (ValueTuple<string, int>[])[("serve", host.Pid), ("vault", host.VaultPid)])
         {
@@ -530,7 +536,7 @@ public sealed class StandaloneHostTests
                 Assert.DoesNotContain(env, e => e.StartsWith(name + "=", StringComparison.Ordinal));
             }
 
-            Assert.True(System.IO.Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{pid}-*").Length == 0, $"{who} {pid} has a diagnostic socket");
+            Assert.False(File.Exists(ProcStatus.DiagnosticSocketPath(pid)), $"{who} {pid} has a diagnostic socket");
             Assert.Contains("Max core file size        0", File.ReadAllText($"/proc/{pid}/limits"), StringComparison.Ordinal);
         }
     }
