@@ -108,6 +108,30 @@ public sealed class ReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task ReadFromFileDescriptor_WaitingOnAQuietPipe_EndsWhenCancelled_NothingKept()
+    {
+        using var server = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
+        server.Write("partial"u8); // no end of input: the writer stays open, a plain read(2) would block forever
+        int fd = (int)client.SafePipeHandle.DangerousGetHandle();
+        using var cancel = new CancellationTokenSource();
+        Task<SecretBuffer> read = Task.Run(() => SecretReaders.ReadFromFileDescriptor(fd, null, cancel.Token));
+        cancel.CancelAfter(TimeSpan.FromMilliseconds(100));
+        var error = await Assert.ThrowsAsync<SecretInputException>(() => read.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(SecretInputError.Interrupted, error.Error);
+        Assert.Contains("was interrupted (cancelled)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadFromFileDescriptor_WithATokenAlreadyCancelled_IsInterrupted_AsWhenCancelledWhileWaiting()
+    {
+        using var server = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
+        var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromFileDescriptor((int)client.SafePipeHandle.DangerousGetHandle(), null, new CancellationToken(canceled: true)));
+        Assert.Equal(SecretInputError.Interrupted, error.Error);
+    }
+
+    [Fact]
     public void ReadFromInheritedDescriptor_NotOpen_IsDescriptorClosed()
     {
         var error = Assert.Throws<SecretInputException>(() => SecretReaders.ReadFromInheritedDescriptor(988));

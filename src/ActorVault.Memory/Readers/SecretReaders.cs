@@ -26,10 +26,10 @@ public static unsafe class SecretReaders
     /// input (a pipe or a file): what a command-line tool asking for a password should do.
     /// </summary>
     public static SecretBuffer ReadFromTerminalOrStandardInput(SecretReadOptions? options = null, CancellationToken cancellationToken = default) =>
-        StandardInputIsTerminal ? ReadFromTerminal(options, cancellationToken) : ReadFromStandardInput(options);
+        StandardInputIsTerminal ? ReadFromTerminal(options, cancellationToken) : ReadFromStandardInput(options, cancellationToken);
 
     /// <summary>Reads from an open file descriptor, to end of input (or the first newline).</summary>
-    public static SecretBuffer ReadFromFileDescriptor(int fd, SecretReadOptions? options = null)
+    public static SecretBuffer ReadFromFileDescriptor(int fd, SecretReadOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new SecretReadOptions();
         options.Validate();
@@ -41,7 +41,7 @@ public static unsafe class SecretReaders
                 : new SecretInputException(SecretInputError.IoError, $"Cannot inspect file descriptor {fd}: {Libc.Describe(errno)}.");
         }
 
-        return ReadDescriptor(fd, $"file descriptor {fd}", options);
+        return ReadDescriptor(fd, $"file descriptor {fd}", options, cancellationToken);
     }
 
     /// <summary>
@@ -50,14 +50,14 @@ public static unsafe class SecretReaders
     /// process opened itself — the .NET runtime reuses free numbers for its own pipes and
     /// <c>/dev/urandom</c> — is refused with <see cref="SecretInputError.WrongSource"/>.
     /// </summary>
-    public static SecretBuffer ReadFromInheritedDescriptor(int fd, SecretReadOptions? options = null)
+    public static SecretBuffer ReadFromInheritedDescriptor(int fd, SecretReadOptions? options = null, CancellationToken cancellationToken = default)
     {
         if (Libc.FileTypeOf(fd, out _) >= 0 && OpenedByThisProcess(fd))
         {
             throw new SecretInputException(SecretInputError.WrongSource, $"File descriptor {fd} was not handed to this process: it was opened here (close-on-exec is set, as on every descriptor the .NET runtime opens), so it is not the one you meant. Pass a descriptor the parent left open across exec.");
         }
 
-        return ReadFromFileDescriptor(fd, options);
+        return ReadFromFileDescriptor(fd, options, cancellationToken);
     }
 
     /// <summary>
@@ -73,7 +73,7 @@ public static unsafe class SecretReaders
     }
 
     /// <summary>Reads standard input when it is a pipe or a file (not a terminal: use <see cref="ReadFromTerminal"/>).</summary>
-    public static SecretBuffer ReadFromStandardInput(SecretReadOptions? options = null)
+    public static SecretBuffer ReadFromStandardInput(SecretReadOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new SecretReadOptions();
         options.Validate();
@@ -96,7 +96,7 @@ public static unsafe class SecretReaders
             throw new SecretInputException(SecretInputError.WrongSource, "Standard input is a terminal; read it with the terminal reader (echo off) instead.");
         }
 
-        return ReadDescriptor(0, "standard input", options);
+        return ReadDescriptor(0, "standard input", options, cancellationToken);
     }
 
     /// <summary>Reads a whole file (one trailing newline dropped).</summary>
@@ -129,7 +129,7 @@ public static unsafe class SecretReaders
                     : new SecretInputException(SecretInputError.WrongSource, $"Secret file '{path}' is not a regular file ({(type == Libc.S_IFIFO ? "a FIFO" : type == Libc.S_IFCHR ? "a character device" : type == Libc.S_IFSOCK ? "a socket" : "not a file")}); pass a pipe as a descriptor instead.");
             }
 
-            return ReadDescriptor(fd, $"file '{path}'", options with { StopAtNewline = false });
+            return ReadDescriptor(fd, $"file '{path}'", options with { StopAtNewline = false }, CancellationToken.None);
         }
         finally
         {
@@ -161,8 +161,13 @@ public static unsafe class SecretReaders
         return ReadFromFile(path, options);
     }
 
-    private static SecretBuffer ReadDescriptor(int fd, string source, SecretReadOptions options)
+    private static SecretBuffer ReadDescriptor(int fd, string source, SecretReadOptions options, CancellationToken cancellationToken)
     {
+        // A pipe or socket can block forever: with a token that can fire, each read waits in poll(2)
+        // together with a wake-up pipe that the cancellation writes to (already cancelled: it ends at once,
+        // the same way: SecretInputError.Interrupted).
+        using WakePipe? wake = cancellationToken.CanBeCanceled ? new WakePipe() : null;
+        using CancellationTokenRegistration registration = wake is null ? default : cancellationToken.Register(static w => ((WakePipe)w!).Wake("cancelled"), wake);
         // Room for the maximum, a CR LF pair, and one byte more to see that the input is too long.
         int capacity = options.MaxBytes + 3;
         SecretBuffer buffer = SecretMemory.Allocate(capacity);
@@ -172,7 +177,7 @@ public static unsafe class SecretReaders
             int length;
             using (SecretBuffer.Scope scope = buffer.Open())
             {
-                length = Fill(fd, scope.WholeCapacity, source, options);
+                length = Fill(fd, scope.WholeCapacity, source, options, wake);
             }
 
             FinishLine(buffer, length, source, options);
@@ -188,7 +193,7 @@ public static unsafe class SecretReaders
         }
     }
 
-    private static int Fill(int fd, Span<byte> target, string source, SecretReadOptions options)
+    private static int Fill(int fd, Span<byte> target, string source, SecretReadOptions options, WakePipe? wake)
     {
         int filled = 0;
         fixed (byte* start = target)
@@ -196,6 +201,7 @@ public static unsafe class SecretReaders
             while (filled < target.Length)
             {
                 nuint want = options.StopAtNewline ? 1 : (nuint)(target.Length - filled);
+                _ = wake?.WaitReadable(fd, source);
                 nint n = Libc.read(fd, start + filled, want);
                 if (n < 0)
                 {

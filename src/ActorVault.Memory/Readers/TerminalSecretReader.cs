@@ -158,29 +158,28 @@ internal static unsafe class TerminalSecretReader
         private readonly int _tty;
         private readonly byte* _saved;
         private readonly byte* _noEcho;
-        private readonly int _wakeRead;
-        private readonly int _wakeWrite;
+        private readonly WakePipe _wake;
         private readonly List<PosixSignalRegistration> _signals = [];
         private readonly Lock _gate = new();
         private bool _modesChanged;
         private bool _closed;
-        private volatile string? _interruptedBy;
 
         internal TerminalSession(int tty)
         {
             _tty = tty;
             _saved = (byte*)NativeMemory.AllocZeroed(Termios.Size);
             _noEcho = (byte*)NativeMemory.AllocZeroed(Termios.Size);
-            int* fds = stackalloc int[2];
-            if (Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) != 0)
+            try
             {
-                int errno = Marshal.GetLastPInvokeError();
-                Dispose();
-                throw new SecretInputException(SecretInputError.IoError, $"pipe2 failed: {Libc.Describe(errno)}.");
+                _wake = new WakePipe();
             }
-
-            _wakeRead = fds[0];
-            _wakeWrite = fds[1];
+            catch
+            {
+                NativeMemory.Free(_saved);
+                NativeMemory.Free(_noEcho);
+                _ = Libc.close(_tty);
+                throw;
+            }
         }
 
         internal void EnterNoEcho()
@@ -221,7 +220,7 @@ internal static unsafe class TerminalSecretReader
         {
             lock (_gate)
             {
-                if (_closed || _interruptedBy is not null)
+                if (_closed || _wake.Reason is not null)
                 {
                     return;
                 }
@@ -249,12 +248,7 @@ internal static unsafe class TerminalSecretReader
             }
         }
 
-        internal void Wake(string reason)
-        {
-            _interruptedBy ??= reason;
-            byte one = 1;
-            _ = Libc.write(_wakeWrite, &one, 1);
-        }
+        internal void Wake(string reason) => _wake.Wake(reason);
 
         internal void WriteText(string text)
         {
@@ -269,29 +263,11 @@ internal static unsafe class TerminalSecretReader
         /// <summary>Waits for input or a wake-up; returns the count read (≥ 1) or throws.</summary>
         internal int ReadSome(byte* target, int count)
         {
-            Libc.PollFd* fds = stackalloc Libc.PollFd[2];
             while (true)
             {
-                fds[0] = new Libc.PollFd { Fd = _tty, Events = Libc.POLLIN };
-                fds[1] = new Libc.PollFd { Fd = _wakeRead, Events = Libc.POLLIN };
-                int ready = Libc.poll(fds, 2, -1);
-                if (ready < 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EINTR)
-                    {
-                        continue;
-                    }
+                short events = _wake.WaitReadable(_tty, "the terminal");
 
-                    throw new SecretInputException(SecretInputError.IoError, $"poll on the terminal failed: {Libc.Describe(errno)}.");
-                }
-
-                if (_interruptedBy is { } reason)
-                {
-                    throw new SecretInputException(SecretInputError.Interrupted, $"Reading the secret from the terminal was interrupted ({reason}); nothing was kept.");
-                }
-
-                if ((fds[0].REvents & Libc.POLLIN) != 0)
+                if ((events & Libc.POLLIN) != 0)
                 {
                     nint n = Libc.read(_tty, target, (nuint)count);
                     if (n > 0)
@@ -310,7 +286,7 @@ internal static unsafe class TerminalSecretReader
                         : $"The terminal failed while reading the secret ({Libc.Describe(errno)}); nothing was kept.");
                 }
 
-                if ((fds[0].REvents & (Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL)) != 0)
+                if ((events & (Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL)) != 0)
                 {
                     throw new SecretInputException(SecretInputError.TerminalClosed, "The terminal hung up before the secret was entered; nothing was kept.");
                 }
@@ -328,11 +304,7 @@ internal static unsafe class TerminalSecretReader
             {
                 _closed = true;
                 _ = Libc.close(_tty);
-                if (_wakeWrite > 0)
-                {
-                    _ = Libc.close(_wakeWrite);
-                    _ = Libc.close(_wakeRead);
-                }
+                _wake.Dispose();
 
                 NativeMemory.Free(_saved);
                 NativeMemory.Free(_noEcho);

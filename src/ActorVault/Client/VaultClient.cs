@@ -428,7 +428,8 @@ public sealed class VaultClient : IVault
             return await ReadSecretAsync(DefaultSecretName, new SecretSource.Terminal(prompt), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
-        SecretBuffer secret = Memory.Readers.SecretReaders.ReadFromStandardInput();
+        // A blocking read(2) straight into secret memory, off the caller's thread; cancellable.
+        SecretBuffer secret = await Task.Run(() => Memory.Readers.SecretReaders.ReadFromStandardInput(cancellationToken: cancellationToken), CancellationToken.None).ConfigureAwait(false);
         int length = secret.Length;
         await SetSecretAsync(DefaultSecretName, secret, cancellationToken).ConfigureAwait(false);
         return length;

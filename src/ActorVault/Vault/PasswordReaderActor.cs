@@ -79,7 +79,7 @@ internal sealed class PasswordReaderActor : ReceiveActor
         SecretSourceKind.SystemdCredential => SecretReaders.ReadSystemdCredential(request.Path ?? throw new ArgumentException("A systemd credential source needs a credential name."), options),
         SecretSourceKind.FileDescriptor when request.FileDescriptor is >= 0 and <= 2 =>
             throw new SecretInputException(SecretInputError.WrongSource, $"File descriptor {request.FileDescriptor} of the vault is its link to the application, not a secret source; pass a descriptor of 3 or more."),
-        SecretSourceKind.FileDescriptor => SecretReaders.ReadFromInheritedDescriptor(request.FileDescriptor, options),
+        SecretSourceKind.FileDescriptor => SecretReaders.ReadFromInheritedDescriptor(request.FileDescriptor, options, BlockingReads.For(Context.System).Token),
         _ => throw new ArgumentException($"Unknown secret source {request.Source}."),
     };
 
