@@ -48,7 +48,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     private int _restarts;
     private bool _everStarted;
     private string? _killReason;
-    private long _lastAnswer;
+    /// <summary>
+    /// When the oldest heartbeat still without an answer was sent (-1: none). The vault is judged by
+    /// the pings it left unanswered, never by this actor's own timer running late on a loaded machine.
+    /// </summary>
+    private long _oldestUnansweredPing = -1;
     private long _pingSequence;
     private Exception? _startupFailure;
     private string _guardianPath = string.Empty;
@@ -379,7 +383,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _everStarted = true;
         _publicKey = welcome.Keystore.PublicKey;
         _secretNames.Clear();
-        _lastAnswer = _clock.ElapsedMilliseconds;
+        _oldestUnansweredPing = -1;
         Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _settings.HeartbeatInterval);
         Context.Become(Running);
         Transition(RunningState, $"vault pid {welcome.VaultPid} ready: RSA-{welcome.Keystore.KeyBits}, secure heap {welcome.Keystore.SecureHeapUsedBytes} B used, {welcome.Memory.Backing}");
@@ -579,7 +583,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         switch (body)
         {
             case Pong pong when !_pending.ContainsKey(pong.RequestId):
-                _lastAnswer = _clock.ElapsedMilliseconds;
+                _oldestUnansweredPing = -1;
                 return;
             case KeystoreReset reset when _state is VaultState.Locked or VaultState.Unlocked:
                 _secretNames.Clear();
@@ -619,7 +623,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
                 return;
             case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
                 Timers.Cancel(reply.RequestId);
-                _lastAnswer = _clock.ElapsedMilliseconds;
+                _oldestUnansweredPing = -1;
                 Observe(reply);
                 pending.ReplyTo.Tell(reply switch
                 {
@@ -666,7 +670,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
     private void Heartbeat()
     {
-        long silent = _clock.ElapsedMilliseconds - _lastAnswer;
+        long now = _clock.ElapsedMilliseconds;
+        long silent = _oldestUnansweredPing < 0 ? 0 : now - _oldestUnansweredPing;
         if (silent > _settings.UnresponsiveAfter.TotalMilliseconds && _process is not null)
         {
             _killReason = $"no answer to heartbeats for {silent} ms";
@@ -677,6 +682,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         }
 
         _vault?.Tell(new VaultEnvelope(_keys!.Id, new Ping(Guid.NewGuid(), ++_pingSequence)), Self);
+        if (_oldestUnansweredPing < 0)
+        {
+            _oldestUnansweredPing = now;
+        }
     }
 
     private void FailAll(Exception failure)
