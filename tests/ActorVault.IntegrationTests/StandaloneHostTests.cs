@@ -424,6 +424,85 @@ public sealed class StandaloneHostTests
     }
 
     [Fact]
+    public async Task AHalfSentFrameLongerThan32KiB_OnTheHostsPort_IsClosedAtItsLengthPrefix()
+    {
+        using var host = ServedHost.Start("frame secret");
+        string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal));
+        int port = int.Parse(address[(address.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+        var sockets = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            // What cost ~160 KiB per connection before: a length prefix of ~127,000 bytes, then most of them.
+            for (int i = 0; i < 20; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                sockets.Add(socket);
+                byte[] frame = new byte[4 + 60_000];
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(frame, 127_000); // Akka's DotNetty framing is little-endian
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(4), 127_000);
+                try
+                {
+                    await socket.SendAsync(frame);
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    // already closed by the host
+                }
+            }
+
+            foreach (System.Net.Sockets.Socket socket in sockets)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                int read;
+                try
+                {
+                    read = await socket.ReceiveAsync(new byte[64], System.Net.Sockets.SocketFlags.None, timeout.Token);
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    read = 0; // reset: closed too
+                }
+
+                Assert.Equal(0, read);
+            }
+
+            Assert.Equal(0, host.Cli("exec", "--", "true").Code);
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task KillAndPoisonPill_FromAnyLocalProcess_ToEveryGuardianOfTheHost_ChangeNothing()
+    {
+        // The host's client port is still TCP on 127.0.0.1 (any local user reaches it); the rogue sends
+        // with Akka's stock serializers, as an attacker's own actor system would.
+        using var host = ServedHost.Start("guardian secret");
+        string address = File.ReadAllLines(host.InfoFile).Single(l => l.StartsWith("address=", StringComparison.Ordinal))["address=".Length..];
+        Akka.Configuration.Config stock = Akka.Configuration.ConfigurationFactory.ParseString(
+            """
+            akka.actor.serializers.akka-misc = "Akka.Remote.Serialization.MiscMessageSerializer, Akka.Remote"
+            akka.actor.serialization-identifiers { "Akka.Remote.Serialization.MiscMessageSerializer, Akka.Remote" = 16 }
+            """);
+        using var rogue = Akka.Actor.ActorSystem.Create("rogue", ActorVault.Configuration.ActorVaultConfig.ForHostClient(stock));
+        foreach (string path in (string[])["/user/host", "/user", "/system", "/"])
+        {
+            Akka.Actor.IActorRef target = ((Akka.Actor.ExtendedActorSystem)rogue).Provider.ResolveActorRef(address + path);
+            target.Tell(Akka.Actor.Kill.Instance);
+            target.Tell(Akka.Actor.PoisonPill.Instance);
+            rogue.ActorSelection(address + path).Tell(Akka.Actor.Kill.Instance);
+            Assert.Equal(0, host.Cli("exec", "--", "true").Code);
+        }
+
+        Assert.True(ProcessExit.IsRunning(host.Pid));
+        Assert.Contains("refused an inbound akka-misc message 'K'", host.Serve.StandardError, StringComparison.Ordinal);
+        await rogue.Terminate();
+    }
+
+    [Fact]
     public void TwoServesStartedTogether_OneServes_TheOtherFailsWithoutTouchingItsFile()
     {
         string dir = Directory.CreateTempSubdirectory("actorvault-race-").FullName;

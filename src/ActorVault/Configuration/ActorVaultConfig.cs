@@ -51,6 +51,9 @@ internal static class ActorVaultConfig
     /// <summary>
     /// Set in code only: the standalone host never leaves 127.0.0.1, and the port is the kernel's choice.
     /// TLS is on only together with a pinned certificate setup (<see cref="Crypto.LinkTls"/>), never from HOCON alone.
+    /// Every local user can reach this port (until the host moves to a Unix socket), so a connection
+    /// may hold at most one 32 KiB frame: a client's largest message (a 4 KiB secret, sealed) is far
+    /// below it, and a longer length prefix closes the connection before anything is buffered.
     /// </summary>
     private static Config Loopback(bool tls) => ConfigurationFactory.ParseString(
         $"""
@@ -58,7 +61,11 @@ internal static class ActorVaultConfig
         akka.remote.dot-netty.tcp.public-hostname = "127.0.0.1"
         akka.remote.dot-netty.tcp.port = 0
         akka.remote.dot-netty.tcp.enable-ssl = {(tls ? "on" : "off")}
+        akka.remote.dot-netty.tcp.maximum-frame-size = {HostMaximumFrameBytes}b
         """);
+
+    /// <summary>The largest frame on the standalone host's client port.</summary>
+    public const int HostMaximumFrameBytes = 32 * 1024;
 
     public static Config Load(string fileName)
     {
