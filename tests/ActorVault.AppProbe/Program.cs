@@ -17,6 +17,43 @@ if (args is ["scan", string scanPid, string patternFile])
     return 0;
 }
 
+if (args is ["listen", string listenPath])
+{
+    // An impostor that took over a vault's rendezvous path: it offers a bootstrap of its own.
+    using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+    listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(listenPath));
+    listener.Listen(1);
+    Console.WriteLine("LISTENING");
+    using System.Net.Sockets.Socket victim = listener.Accept();
+    try
+    {
+        victim.Send(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+    }
+    catch (System.Net.Sockets.SocketException)
+    {
+        // already closed by the vault
+    }
+
+    victim.ReceiveTimeout = 60_000;
+    int got = 0;
+    try
+    {
+        byte[] buffer = new byte[512];
+        int n;
+        while ((n = victim.Receive(buffer)) > 0)
+        {
+            got += n;
+        }
+    }
+    catch (System.Net.Sockets.SocketException)
+    {
+        // reset: closed
+    }
+
+    Console.WriteLine($"GOT {got}");
+    return 0;
+}
+
 if (args is ["attack", string attackPid])
 {
     // As a process of the same user: try the target's memory, descriptors, environment and ptrace.

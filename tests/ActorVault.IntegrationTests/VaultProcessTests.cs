@@ -55,6 +55,28 @@ public sealed class VaultProcessTests
     }
 
     [Fact]
+    public void VaultMode_ALinkSocketHeldByAnotherProcess_IsRefusedBeforeReadingAnything()
+    {
+        // A process of the same user replaced the rendezvous socket with its own: the child checks
+        // SO_PEERCRED too, and an impostor's bootstrap is never read, nor a READY sent to it.
+        string dir = Directory.CreateTempSubdirectory("actorvault-impostor-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "s");
+            using ChildProcess impostor = ChildProcess.Start(Path.Combine(AppContext.BaseDirectory, "ActorVault.AppProbe"), ["listen", path]);
+            impostor.WaitForLine("LISTENING");
+            using ChildProcess vault = ChildProcess.Start(Host, ["vault", "--link", path, "--link-name", "vimpostor", "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.Equal(2, vault.WaitForExit());
+            Assert.Contains($"is held by pid {impostor.Pid}", vault.StandardError, StringComparison.Ordinal);
+            Assert.Equal("GOT 0", impostor.WaitForLine("GOT"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void ParentKilled_VaultExitsWithinOneSecond()
     {
         using AppProbe app = AppProbe.Start();

@@ -30,6 +30,9 @@ public sealed class ParentWatch
         _onGone = onGone;
     }
 
+    /// <summary>This process's parent pid now (<c>getppid()</c>).</summary>
+    public static int CurrentParent => Libc.getppid();
+
     /// <summary>True once the parent was seen gone (the callback ran or is running).</summary>
     public bool ParentGone => Volatile.Read(ref _fired) != 0;
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Sockets;
 using ActorVault.Memory;
@@ -13,9 +12,6 @@ namespace ActorVault.Client;
 /// </summary>
 internal sealed class VaultLinkListener : IDisposable
 {
-    private const int SolSocket = 1;
-    private const int SoPeerCred = 17;
-
     /// <summary>Connections from other processes refused (each closed before a byte is read) before the rest are refused silently.</summary>
     private const int LoggedRefusals = 8;
 
@@ -80,10 +76,21 @@ internal sealed class VaultLinkListener : IDisposable
             while (true)
             {
                 Socket peer = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                (int peerPid, int peerUid) = PeerCredentials(peer);
-                string? problem = peerPid != pid || peerUid != SecretFiles.CurrentUserId
-                    ? string.Create(CultureInfo.InvariantCulture, $"refused a connection to the vault link socket from pid {peerPid} (uid {peerUid}): not the vault child {pid}")
-                    : HardeningProblem(pid);
+                string? problem;
+                int peerPid;
+                try
+                {
+                    (peerPid, int peerUid) = Transport.LinkHandshake.PeerCredentials(peer);
+                    problem = peerPid != pid || peerUid != SecretFiles.CurrentUserId
+                        ? string.Create(CultureInfo.InvariantCulture, $"refused a connection to the vault link socket from pid {peerPid} (uid {peerUid}): not the vault child {pid}")
+                        : HardeningProblem(pid);
+                }
+                catch
+                {
+                    peer.Dispose();
+                    throw;
+                }
+
                 if (problem is null)
                 {
                     return peer;
@@ -137,22 +144,14 @@ internal sealed class VaultLinkListener : IDisposable
             }
         }
 
-        // The kernel gives a non-dumpable process's /proc files (not its /proc/PID directory) to root.
-        if (SecretFiles.CurrentUserId != 0 && SecretFiles.Inspect($"/proc/{pid}/mem").OwnerId != 0)
+        // The kernel gives a non-dumpable process's /proc files (not its /proc/PID directory) to the
+        // root of its user namespace (or the overflow uid where that is unmapped): not to us.
+        if (SecretFiles.CurrentUserId != 0 && SecretFiles.Inspect($"/proc/{pid}/mem").OwnerId == SecretFiles.CurrentUserId)
         {
             return "is still dumpable (it must harden itself before it connects)";
         }
 
         return null;
-    }
-
-    private static (int Pid, int Uid) PeerCredentials(Socket socket)
-    {
-        Span<byte> ucred = stackalloc byte[12];
-        int length = socket.GetRawSocketOption(SolSocket, SoPeerCred, ucred);
-        return length < 12
-            ? (0, -1)
-            : (BinaryPrimitives.ReadInt32LittleEndian(ucred), BinaryPrimitives.ReadInt32LittleEndian(ucred[4..]));
     }
 
     private static void TryDelete(DirectoryInfo directory)

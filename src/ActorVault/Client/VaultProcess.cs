@@ -236,6 +236,12 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
                 socket.ReceiveTimeout = 0;
                 sockets.Register(linkName, socket);
                 socket = null;
+                if (child.ExitedToken.IsCancellationRequested)
+                {
+                    sockets.Forget(linkName); // it exited (or was disposed) while READY was checked
+                    return;
+                }
+
                 notify.Tell(new VaultProcessReady(pid, LinkHandshake.GuardianPath(linkName)));
             }
             catch (OperationCanceledException)
@@ -384,6 +390,7 @@ internal sealed class VaultProcessLauncher : IVaultProcessLauncher
         public void Dispose()
         {
             CloseInput();
+            _exited.Cancel(); // the rendezvous, if still running, stops and registers nothing
             _sockets.Forget(_linkName);
             _process.Dispose();
         }

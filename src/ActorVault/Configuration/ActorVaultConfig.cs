@@ -46,6 +46,11 @@ internal static class ActorVaultConfig
           transport-protocol = avlink
           maximum-frame-size = 131072b
         }
+        # One socket per vault, and it cannot be re-dialled: Akka must never give up on it because a
+        # loaded application was late with its heartbeats (that would end the vault and lose its
+        # secrets). The kernel tells both sides when the other is gone (socket hang-up, pidfd), and the
+        # supervisor's own heartbeat judges a vault that lives but does not answer.
+        akka.remote.transport-failure-detector.acceptable-heartbeat-pause = 3600s
         """);
 
     /// <summary>

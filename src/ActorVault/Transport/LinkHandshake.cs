@@ -112,6 +112,21 @@ internal static class LinkHandshake
         }
     }
 
+    /// <summary>
+    /// The kernel's <c>SO_PEERCRED</c> of a connected Unix socket: the peer process's pid and uid (for
+    /// the connecting side, the process that called <c>listen</c>). (0, -1) when unavailable.
+    /// </summary>
+    public static (int Pid, int Uid) PeerCredentials(Socket socket)
+    {
+        const int SolSocket = 1;
+        const int SoPeerCred = 17;
+        Span<byte> ucred = stackalloc byte[12];
+        int length = socket.GetRawSocketOption(SolSocket, SoPeerCred, ucred);
+        return length < 12
+            ? (0, -1)
+            : (System.Runtime.InteropServices.MemoryMarshal.Read<int>(ucred), System.Runtime.InteropServices.MemoryMarshal.Read<int>(ucred[4..]));
+    }
+
     private static bool ReceiveExactly(Socket socket, Span<byte> target)
     {
         int filled = 0;

@@ -51,6 +51,17 @@ internal sealed class LinkSockets : Setup
 
     internal Socket? TakeOutbound(string name) => _outbound.TryRemove(name, out Socket? socket) ? socket : null;
 
+    /// <summary>Closes every socket that was registered but never carried an association (shutdown).</summary>
+    internal void DisposeUnused()
+    {
+        foreach (string name in _outbound.Keys)
+        {
+            Forget(name);
+        }
+
+        TakeInbound()?.Dispose();
+    }
+
     internal Socket? TakeInbound() => Interlocked.Exchange(ref _inbound, null);
 
     /// <summary>The address of the system named <paramref name="system"/> on the link named <paramref name="name"/>.</summary>
@@ -69,6 +80,7 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
     public const int Port = 1;
 
     private readonly LinkSockets _sockets;
+    private readonly int _maxFrame;
     private readonly ConcurrentDictionary<LinkSocketHandle, byte> _handles = new();
     private Address? _localAddress;
 
@@ -79,7 +91,10 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
         System = system;
         Config = config;
         SchemeIdentifier = Scheme;
-        MaximumPayloadBytes = config.GetByteSize("maximum-frame-size", 131072) ?? 131072;
+        _maxFrame = (int)(config.GetByteSize("maximum-frame-size", 131072) ?? 131072);
+        // Akka checks a message against this before its protocol layer wraps it (a few bytes more):
+        // headroom, so that a message Akka lets through always fits a frame (never a stuck write).
+        MaximumPayloadBytes = _maxFrame - 1024;
         _sockets = system.Settings.Setup.Get<LinkSockets>().GetOrElse(null!)
             ?? throw new ConfigurationException("The actorvault-link transport needs a LinkSockets setup (ActorVault creates its systems with one).");
     }
@@ -91,7 +106,7 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
         if (_sockets.TakeInbound() is { } inbound)
         {
             // The peer's real address arrives in Akka's handshake; this one only names the socket.
-            var handle = Track(new LinkSocketHandle(inbound, _localAddress, new Address(Scheme, "parent", "parent", Port), (int)MaximumPayloadBytes, Untrack));
+            var handle = Track(new LinkSocketHandle(inbound, _localAddress, new Address(Scheme, "parent", "parent", Port), _maxFrame, Untrack));
             handle.StartInbound(listener.Task);
         }
 
@@ -109,7 +124,7 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
             return Task.FromException<AssociationHandle>(new InvalidAssociationException($"No link socket leads to {remoteAddress} (the vault link has no listening address)."));
         }
 
-        var handle = Track(new LinkSocketHandle(socket, _localAddress, remoteAddress, (int)MaximumPayloadBytes, Untrack));
+        var handle = Track(new LinkSocketHandle(socket, _localAddress, remoteAddress, _maxFrame, Untrack));
         handle.StartOutbound();
         return Task.FromResult<AssociationHandle>(handle);
     }
@@ -121,6 +136,7 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
             handle.Close();
         }
 
+        _sockets.DisposeUnused();
         return Task.FromResult(true);
     }
 
@@ -161,6 +177,7 @@ internal sealed class LinkSocketHandle : AssociationHandle
     private int _pendingUsed;
     private bool _writing;
     private int _closing;
+    private int _closedByAkka;
     private int _socketClosed;
 
     public LinkSocketHandle(Socket socket, Address local, Address remote, int maxFrame, Action<LinkSocketHandle> closed)
@@ -222,7 +239,12 @@ internal sealed class LinkSocketHandle : AssociationHandle
     }
 
     [Obsolete("Use Disassociate(string, ILoggingAdapter).")]
-    public override void Disassociate() => Close();
+    public override void Disassociate()
+    {
+        // Akka asked: it expects no Disassociated event back (a failure of the socket sends one).
+        Volatile.Write(ref _closedByAkka, 1);
+        Close();
+    }
 
     /// <summary>
     /// Ends the association: frames already written (Akka's own goodbye among them) are flushed first,
@@ -342,10 +364,9 @@ internal sealed class LinkSocketHandle : AssociationHandle
             }
         }
 
-        bool wasOpen = Volatile.Read(ref _closing) == 0;
         Close();
         CloseSocket();
-        if (wasOpen && listener is not null)
+        if (Volatile.Read(ref _closedByAkka) == 0 && listener is not null)
         {
             listener.Notify(new Disassociated(DisassociateInfo.Unknown));
         }

@@ -110,6 +110,17 @@ public static class VaultHost
         try
         {
             link.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(linkPath));
+            // The parent proves the child; the child proves the parent: whoever answers at the path
+            // must be the process that started it (a process of the same user could have put its
+            // own socket there), or it would hand out a bootstrap of its own and drive this vault.
+            (int peerPid, int peerUid) = Transport.LinkHandshake.PeerCredentials(link);
+            if (peerPid != parentPid || peerPid != Memory.Processes.ParentWatch.CurrentParent || peerUid != (int)SecretFiles.CurrentUserId)
+            {
+                link.Dispose();
+                Console.Error.WriteLine($"actorvault vault: the link socket '{linkPath}' is held by pid {peerPid} (uid {peerUid}), not by the parent {parentPid}; refused before reading anything.");
+                return ExitStartupFailed;
+            }
+
             watch.WatchHangup((int)link.Handle, "the link socket");
             bootstrap = SecretDescriptors.ReadExactly((int)link.Handle, SessionKeys.BootstrapSize, "link socket");
             keys = SessionKeys.Derive(bootstrap);
