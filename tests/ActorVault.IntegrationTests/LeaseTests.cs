@@ -80,43 +80,101 @@ public sealed class LeaseTests : IAsyncLifetime
     public async Task Deadline_ZeroesTheBytesWhileTheCallbackStillRuns()
     {
         Task<List<LeaseAuditEvent>> audit = AuditProbe(2);
-        string result = await _client.WithSecretAsync("main", async lease =>
+        string result = string.Empty;
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => _client.WithSecretAsync("main", async lease =>
         {
             Assert.Equal(Secret.Length, lease.Use(static s => s.Length));
             await WaitFor(lease.Ended);          // the deadline, as an event
             Assert.False(lease.IsLive);
             Assert.True(lease.Buffer.IsZeroed, "zeroed while the callback runs");
-            return Assert.Throws<LeaseExpiredException>(() => lease.Use(static _ => { })).Message;
-        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(300) });
+            result = Assert.Throws<LeaseExpiredException>(() => lease.Use(static _ => { })).Message;
+            return result;
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(300) }));
 
         Assert.Contains("deadline", result, StringComparison.Ordinal);
         Assert.Contains(await audit, e => e.Kind == LeaseAuditKind.Expired);
     }
 
     [Fact]
+    public async Task ALeaseThatEndsBeforeItsCallbackReturns_NeverReturnsAValue_TheCallThrowsItsCause()
+    {
+        // The deadline passes while a synchronous-looking callback computes from bytes zeroed under it.
+        var e = await Assert.ThrowsAsync<LeaseExpiredException>(() => _client.WithSecretAsync("main", async lease =>
+        {
+            int first = lease.Use(static s => s[0]);
+            await WaitFor(lease.Ended);
+            return first; // a value from before the end: still never returned
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(200) }));
+        Assert.Contains("deadline", e.Message, StringComparison.Ordinal);
+
+        // An OperationCanceledException raised from lease.Ended reaches the caller as the end's cause.
+        var started = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<int> held = _client.WithSecretAsync("main", async lease =>
+        {
+            started.SetResult(lease.Id);
+            await Task.Delay(Timeout.Infinite, lease.Ended);
+            return 1;
+        });
+        Assert.True(await _client.RevokeLeaseAsync(await started.Task.WaitAsync(Generous)));
+        var revoked = await Assert.ThrowsAsync<LeaseRevokedException>(() => held.WaitAsync(Generous));
+        Assert.IsAssignableFrom<OperationCanceledException>(revoked.InnerException);
+        Assert.Equal(0, _client.LiveLeases);
+    }
+
+    [Fact]
+    public async Task TheCallersToken_EndsARunningLease_ZeroesAtOnce_AndTheCallIsCancelled()
+    {
+        using var cancel = new CancellationTokenSource();
+        var started = new TaskCompletionSource<SecretLease>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<int> held = _client.WithSecretAsync("main", async lease =>
+        {
+            started.SetResult(lease);
+            await Task.Delay(Timeout.Infinite, lease.Ended); // the callback listens to the lease, not to the caller's token
+            return 1;
+        }, cancellationToken: cancel.Token);
+        SecretLease running = await started.Task.WaitAsync(Generous);
+
+        await cancel.CancelAsync();
+
+        var e = await Assert.ThrowsAsync<OperationCanceledException>(() => held.WaitAsync(Generous));
+        Assert.Contains("cancellation token", e.Message, StringComparison.Ordinal);
+        Assert.True(running.Buffer.IsZeroed);
+        Assert.Equal(0, _client.LiveLeases);
+    }
+
+    [Fact]
     public async Task Revoke_OneAndAll_ZeroTheBytesNow()
     {
         var started = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task<Type> held = _client.WithSecretAsync("main", async lease =>
+        var inside = new System.Collections.Concurrent.ConcurrentQueue<Type>();
+        Task<int> held = _client.WithSecretAsync("main", async lease =>
         {
             started.SetResult(lease.Id);
             await WaitFor(lease.Ended);
-            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+            inside.Enqueue(Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType());
+            return 42;
         });
         Guid id = await started.Task.WaitAsync(Generous);
         Assert.True(await _client.RevokeLeaseAsync(id));
-        Assert.Equal(typeof(LeaseRevokedException), await held.WaitAsync(Generous));
+        await Assert.ThrowsAsync<LeaseRevokedException>(() => held.WaitAsync(Generous));
 
         var twoStarted = new CountdownEvent(2);
-        Task<Type>[] both = [.. Enumerable.Range(0, 2).Select(_ => _client.WithSecretAsync("main", async lease =>
+        Task<int>[] both = [.. Enumerable.Range(0, 2).Select(_ => _client.WithSecretAsync("main", async lease =>
         {
             twoStarted.Signal();
             await WaitFor(lease.Ended);
-            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+            inside.Enqueue(Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType());
+            return 42;
         }))];
         Assert.True(twoStarted.Wait(Generous));
         Assert.Equal(2, await _client.RevokeAllLeasesAsync());
-        Assert.All(await Task.WhenAll(both).WaitAsync(Generous), t => Assert.Equal(typeof(LeaseRevokedException), t));
+        foreach (Task<int> one in both)
+        {
+            await Assert.ThrowsAsync<LeaseRevokedException>(() => one.WaitAsync(Generous));
+        }
+
+        Assert.Equal(3, inside.Count);
+        Assert.All(inside, t => Assert.Equal(typeof(LeaseRevokedException), t));
     }
 
     [Fact]
@@ -124,16 +182,19 @@ public sealed class LeaseTests : IAsyncLifetime
     {
         await _client.SetSecretAsync("lockable", "to be locked"u8.ToArray().AsSpan());
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool zeroed = false;
         Task<bool> held = _client.WithSecretAsync("lockable", async lease =>
         {
             started.SetResult();
             await WaitFor(lease.Ended);
-            return lease.Buffer.IsZeroed;
+            zeroed = lease.Buffer.IsZeroed;
+            return zeroed;
         });
         await started.Task.WaitAsync(Generous);
 
         Assert.True(await _client.LockSecretAsync("lockable"));
-        Assert.True(await held.WaitAsync(Generous));
+        await Assert.ThrowsAsync<LeaseRevokedException>(() => held.WaitAsync(Generous));
+        Assert.True(zeroed);
         await Assert.ThrowsAsync<SecretLockedException>(() => _client.WithSecretAsync("lockable", static span => span.Length));
 
         await _client.SetSecretAsync("lockable", "set again"u8.ToArray().AsSpan());

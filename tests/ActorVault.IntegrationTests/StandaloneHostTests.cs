@@ -562,8 +562,10 @@ public sealed class StandaloneHostTests
             string digest = await vault.WithSecretAsync("password", static bytes => Convert.ToHexStringLower(SHA256.HashData(bytes)));
             Assert.Equal(Sha256("leased in process"), digest);
 
-            // The deadline zeroes the bytes while the callback still reads them.
-            bool zeroed = await vault.WithSecretAsync("password", static bytes =>
+            // The deadline zeroes the bytes while the callback still reads them, and the call throws:
+            // a value computed from zeroed bytes is never returned.
+            bool zeroed = false;
+            await Assert.ThrowsAsync<LeaseExpiredException>(() => vault.WithSecretAsync("password", bytes =>
             {
                 DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
                 while (bytes.IndexOfAnyExcept((byte)0) >= 0 && DateTime.UtcNow < until)
@@ -571,8 +573,9 @@ public sealed class StandaloneHostTests
                     Thread.SpinWait(1000);
                 }
 
-                return bytes.IndexOfAnyExcept((byte)0) < 0;
-            }, TimeSpan.FromMilliseconds(300));
+                zeroed = bytes.IndexOfAnyExcept((byte)0) < 0;
+                return zeroed;
+            }, TimeSpan.FromMilliseconds(300)));
             Assert.True(zeroed);
 
             await Assert.ThrowsAsync<VaultOperationException>(() => vault.WithSecretAsync("no-such-secret", static bytes => bytes.Length));

@@ -46,7 +46,9 @@ public abstract class VaultSemanticsTests : IAsyncLifetime
     [Fact]
     public async Task Deadline_EndsALeaseWhileItsCallbackRuns()
     {
-        Type ended = await Vault.WithSecretAsync("main", async lease =>
+        Type? inside = null;
+        // The call throws the lease's end, never the callback's value.
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => Vault.WithSecretAsync("main", async lease =>
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using (lease.Ended.Register(() => done.SetResult()))
@@ -54,16 +56,18 @@ public abstract class VaultSemanticsTests : IAsyncLifetime
                 await done.Task.WaitAsync(Generous);
             }
 
-            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
-        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(200) });
-        Assert.Equal(typeof(LeaseExpiredException), ended);
+            inside = Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+            return 42;
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(200) }));
+        Assert.Equal(typeof(LeaseExpiredException), inside);
     }
 
     [Fact]
     public async Task RevokeAll_EndsLiveLeases_WithLeaseRevokedException()
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task<Type> held = Vault.WithSecretAsync("main", async lease =>
+        Type? inside = null;
+        Task<int> held = Vault.WithSecretAsync("main", async lease =>
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using (lease.Ended.Register(() => done.SetResult()))
@@ -72,11 +76,13 @@ public abstract class VaultSemanticsTests : IAsyncLifetime
                 await done.Task.WaitAsync(Generous);
             }
 
-            return Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+            inside = Assert.ThrowsAny<Exception>(() => lease.Use(static _ => { })).GetType();
+            return 42;
         });
         await started.Task.WaitAsync(Generous);
         Assert.Equal(1, await Vault.RevokeAllLeasesAsync());
-        Assert.Equal(typeof(LeaseRevokedException), await held.WaitAsync(Generous));
+        await Assert.ThrowsAsync<LeaseRevokedException>(() => held.WaitAsync(Generous));
+        Assert.Equal(typeof(LeaseRevokedException), inside);
     }
 
     [Fact]

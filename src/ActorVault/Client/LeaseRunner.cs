@@ -50,15 +50,34 @@ internal static class LeaseRunner
             VaultMetrics.LeaseGranted(name);
             started = System.Diagnostics.Stopwatch.GetTimestamp();
             deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), ttl, Timeout.InfiniteTimeSpan);
+            // The caller's token ends the lease at once (bytes zeroed), like a revoke.
+            using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((DeadlineState)state!).Cancel(), new DeadlineState(lease, hooks));
+            T result;
             try
             {
-                return await callback(lease).ConfigureAwait(false);
+                result = await callback(lease).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!lease.IsLive)
+            {
+                // Whatever the callback threw (often an OperationCanceledException from lease.Ended),
+                // the cause is the lease's end.
+                outcome = $"ended while the callback ran ({lease.EndReason})";
+                throw lease.EndedException(e);
             }
             catch (Exception e)
             {
                 outcome = e is OperationCanceledException ? "cancelled" : $"threw {e.GetType().Name}";
                 throw;
             }
+
+            if (!lease.IsLive)
+            {
+                // A value computed from bytes that were zeroed under it is never returned.
+                outcome = $"ended before the callback returned ({lease.EndReason})";
+                throw lease.EndedException(null);
+            }
+
+            return result;
         }
         finally
         {
@@ -93,6 +112,14 @@ internal static class LeaseRunner
             if (lease.End(LeaseEnd.Expired, "deadline reached"))
             {
                 hooks.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
+            }
+        }
+
+        public void Cancel()
+        {
+            if (lease.End(LeaseEnd.Cancelled, "the caller's cancellation token fired"))
+            {
+                hooks.Audit(LeaseAuditKind.Revoked, lease.Id, lease.Name, DateTimeOffset.UtcNow - lease.GrantedAt, "cancelled by the caller; bytes zeroed while the callback ran");
             }
         }
     }

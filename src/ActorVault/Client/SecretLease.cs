@@ -145,14 +145,22 @@ public sealed class SecretLease
             return;
         }
 
-        throw _end switch
-        {
-            LeaseEnd.Revoked => new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed."),
-            LeaseEnd.VaultLost => new VaultUnavailableException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", VaultState.Restarting),
-            LeaseEnd.Expired => new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed."),
-            _ => new LeaseExpiredException($"Lease {Id} of secret '{Name}' has ended ({_endReason}); its bytes are zeroed. Use the bytes only inside the callback."),
-        };
+        throw EndedException(null);
     }
+
+    /// <summary>The exception of this lease's end: what an access after it throws, and what the call throws when the lease ended before its callback returned.</summary>
+    internal Exception EndedException(Exception? inner) => _end switch
+    {
+        LeaseEnd.Revoked => inner is null
+            ? new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed.")
+            : new LeaseRevokedException($"Lease {Id} of secret '{Name}' was revoked ({_endReason}); its bytes are zeroed.", inner),
+        LeaseEnd.VaultLost => new VaultUnavailableException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", VaultState.Restarting),
+        LeaseEnd.Cancelled => new OperationCanceledException($"Lease {Id} of secret '{Name}' ended: {_endReason}; its bytes are zeroed.", inner),
+        LeaseEnd.Expired => inner is null
+            ? new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed.")
+            : new LeaseExpiredException($"Lease {Id} of secret '{Name}' passed its deadline ({Deadline:O}); its bytes are zeroed.", inner),
+        _ => new LeaseExpiredException($"Lease {Id} of secret '{Name}' has ended ({_endReason}); its bytes are zeroed. Use the bytes only inside the callback."),
+    };
 }
 
 /// <summary>Why a lease ended (drives the exception a late access throws).</summary>
@@ -162,6 +170,9 @@ internal enum LeaseEnd
     Expired,
     Revoked,
     VaultLost,
+
+    /// <summary>The caller's cancellation token fired while the callback ran.</summary>
+    Cancelled,
 }
 
 /// <summary>Options of one lease. Null properties keep the configured defaults.</summary>

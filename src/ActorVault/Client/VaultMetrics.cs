@@ -39,7 +39,7 @@ public static class VaultMetrics
         (how switch
         {
             LeaseEnd.Expired => Expired,
-            LeaseEnd.Revoked or LeaseEnd.VaultLost => Revoked,
+            LeaseEnd.Revoked or LeaseEnd.VaultLost or LeaseEnd.Cancelled => Revoked,
             _ => Released,
         }).Add(1, tag);
     }

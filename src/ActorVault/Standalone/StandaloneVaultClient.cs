@@ -29,7 +29,8 @@ public sealed class StandaloneVaultClient : IAsyncDisposable
     /// <summary>
     /// Leases secret <paramref name="name"/> for <paramref name="callback"/>; its bytes are zeroed when the
     /// callback ends, or after <paramref name="ttl"/> (default 30 s, capped by the host) even if it still
-    /// runs. Errors: <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>,
+    /// runs — then the call throws <see cref="LeaseExpiredException"/>, never the callback's value. Other
+    /// errors: <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>,
     /// <see cref="HostConnectionException"/>.
     /// </summary>
     public async Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
@@ -38,7 +39,20 @@ public sealed class StandaloneVaultClient : IAsyncDisposable
         TimeSpan deadline = ttl ?? TimeSpan.FromSeconds(30);
         using SecretBuffer secret = await _connection.LeaseAsync(name, deadline, cancellationToken).ConfigureAwait(false);
         using var expiry = new Timer(static s => ((SecretBuffer)s!).Wipe("lease deadline"), secret, deadline, Timeout.InfiniteTimeSpan);
-        return secret.Use(callback);
+        T result;
+        try
+        {
+            result = secret.Use(callback);
+        }
+        catch (Exception e) when (secret.IsZeroed)
+        {
+            throw new LeaseExpiredException($"The lease of secret '{name}' passed its deadline ({deadline.TotalMilliseconds:0} ms) while the callback ran; its bytes are zeroed.", e);
+        }
+
+        // A value computed from bytes that were zeroed under it is never returned.
+        return secret.IsZeroed
+            ? throw new LeaseExpiredException($"The lease of secret '{name}' passed its deadline ({deadline.TotalMilliseconds:0} ms) before the callback returned; its bytes are zeroed.")
+            : result;
     }
 
     /// <summary>Closes the session (the host zeroes its keys) and zeroes them here.</summary>
