@@ -33,9 +33,6 @@ public sealed class ParentWatch
     /// <summary>This process's parent pid now (<c>getppid()</c>).</summary>
     public static int CurrentParent => Libc.getppid();
 
-    /// <summary>True once the parent was seen gone (the callback ran or is running).</summary>
-    public bool ParentGone => Volatile.Read(ref _fired) != 0;
-
     /// <summary>
     /// Starts watching <paramref name="expectedParentPid"/> (0: the current parent). <paramref name="onGone"/>
     /// runs once, on the watch thread, with a short reason; it must not block for long.

@@ -13,7 +13,8 @@ namespace ActorVault.Client;
 internal interface IVaultProcessLauncher
 {
     /// <summary>
-    /// Starts the child, writes <paramref name="bootstrap"/> to its stdin (which then stays open), and
+    /// Starts the child, hands <paramref name="bootstrap"/> to it over its link socket once it proved
+    /// itself (stdin stays open, carrying nothing: its end tells the child the parent is gone), and
     /// reports <see cref="VaultProcessEvent"/>s to <paramref name="notify"/>. Throws
     /// <see cref="VaultStartupException"/> when the child cannot be started at all.
     /// </summary>

@@ -11,8 +11,9 @@ using static ActorVault.Client.SupervisorProtocol;
 namespace ActorVault.Client;
 
 /// <summary>
-/// Owns the vault child process (application side). Starts it with a fresh bootstrap secret on its
-/// stdin, reads the READY line, resolves and authenticates the guardian, then relays requests as
+/// Owns the vault child process (application side). Starts it with a fresh bootstrap secret (handed
+/// over the proven link socket, see <see cref="Transport.LinkHandshake"/>), resolves and
+/// authenticates the guardian once READY is checked, then relays requests as
 /// sealed envelopes. Watches the process (exit is reported at once) and the vault's answers (an
 /// authenticated heartbeat; a live process that stops answering is killed). On death: every pending
 /// request fails with <see cref="VaultUnavailableException"/> naming the exit code or signal, the

@@ -7,10 +7,10 @@ using Akka.Remote.Transport.DotNetty;
 namespace ActorVault.Crypto;
 
 /// <summary>
-/// Mutual TLS for an ActorVault link (opt-in): a self-signed ECDSA P-256 certificate made for this run
-/// only, and a validator that accepts exactly the peers whose certificate SHA-256 is pinned — no CA, no
-/// hostname. Each side learns the other's digest over a channel it already trusts (the vault over its
-/// stdin pipe, the application from the vault's READY line, standalone-host clients from the info file),
+/// Mutual TLS for the standalone host's client port (opt-in): a self-signed ECDSA P-256 certificate made
+/// for this run only, and a validator that accepts exactly the peers whose certificate SHA-256 is
+/// pinned — no CA, no hostname. Each side learns the other's digest over a channel it already trusts
+/// (clients from the info file),
 /// and pins it before the first connection. A peer without a pinned certificate fails the handshake, so
 /// not one Akka frame from it is parsed. (Akka's own <c>CertificateValidation.PinnedCertificate</c>
 /// compares SHA-1 thumbprints; this compares SHA-256.) The private key lives in OpenSSL's heap, not in

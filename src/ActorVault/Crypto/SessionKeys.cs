@@ -15,7 +15,7 @@ internal enum LinkDirection : byte
 
 /// <summary>
 /// The keys of one session, derived with HKDF-SHA256 from the 32-byte bootstrap secret that the
-/// application hands its vault child over the stdin pipe. All keys live in secret memory; the
+/// application hands its vault child over their proven link socket. All keys live in secret memory; the
 /// bootstrap itself is zeroed by the caller once this is built. Disposing zeroes every key.
 /// </summary>
 internal sealed class SessionKeys : IDisposable

@@ -6,7 +6,7 @@ namespace ActorVault.Vault;
 
 /// <summary>
 /// The vault's Akka logger: writes log lines to stderr, which the application forwards to its own
-/// log. stdout is reserved for the READY line. Nothing secret is ever logged in the vault.
+/// log (stdout is drained and ignored). Nothing secret is ever logged in the vault.
 /// </summary>
 internal sealed class StandardErrorLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {

@@ -9,11 +9,13 @@ using ActorVault.Memory.Readers;
 namespace ActorVault.Vault;
 
 /// <summary>
-/// The vault child process (<c>actorvault vault</c>). In order, before anything secret exists:
-/// harden the process (not dumpable, no core), initialize the OpenSSL secure heap, then read the
-/// 32-byte bootstrap secret from stdin into secret memory, derive the session keys, start the actor
-/// system on 127.0.0.1 with an ephemeral port, and print one READY line on stdout. From then on,
-/// end of stdin means the parent is gone: zero everything, shut down, exit within a second.
+/// The vault child process (<c>actorvault vault</c>). In order: watch the parent (pidfd, stdin and
+/// link-socket hang-up), harden the process (not dumpable, no core), initialize the OpenSSL secure
+/// heap, connect to the parent's rendezvous socket and check that its listener is the parent, read the
+/// 32-byte bootstrap secret from it into secret memory, derive the session keys, start the actor
+/// system on that socket (<see cref="Transport.LinkSocketTransport"/>), and answer READY tagged under
+/// the bootstrap (<see cref="Transport.LinkHandshake"/>). When the parent is gone: zero everything,
+/// shut down, exit within a second.
 /// </summary>
 public static class VaultHost
 {
