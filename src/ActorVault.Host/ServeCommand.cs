@@ -6,35 +6,49 @@ using ActorVault.Standalone;
 
 namespace ActorVault.Host;
 
+/// <summary>What <c>actorvault serve</c> was asked for.</summary>
+internal sealed record ServeRequest(string? Socket, string SecretName, SecretInput? Input, int? RsaBits, bool AllowRoot, bool Verbose, string[] Command);
+
 /// <summary><c>actorvault serve</c>: the standalone host.</summary>
 internal static class ServeCommand
 {
-    public static async Task<int> RunAsync(string infoFile, string secretName, SecretInput? input, int? rsaBits, bool mutualTls, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ServeRequest request, CancellationToken cancellationToken)
     {
         bool terminal = SecretReaders.IsTerminal(2);
         var clock = Stopwatch.StartNew();
-        StandaloneHost host = await Progress(terminal, $"starting the vault{(rsaBits is int b ? $" (RSA-{b} key)" : string.Empty)}", () => StandaloneHost.StartAsync(new StandaloneHostOptions(infoFile, secretName) { RsaBits = rsaBits, MutualTls = mutualTls }, cancellationToken));
+        var options = new StandaloneHostOptions(request.Socket ?? Agent.AgentPaths.DefaultSocket, request.SecretName)
+        {
+            IsDefaultSocket = request.Socket is null,
+            AllowRoot = request.AllowRoot,
+            RsaBits = request.RsaBits,
+            Verbose = request.Verbose,
+        };
+        StandaloneHost host = await Progress(terminal, $"starting the vault{(request.RsaBits is int b ? $" (RSA-{b} key)" : string.Empty)}", () => StandaloneHost.StartAsync(options, cancellationToken));
+        string socket;
         try
         {
+            SecretInput? input = request.Input;
             if (input is null)
             {
-                Console.Error.WriteLine($"actorvault: starting locked; set the secret with 'actorvault unlock --secret {secretName}'.");
+                Console.Error.WriteLine($"actorvault: starting locked; set the secret with 'actorvault unlock --secret {request.SecretName}'.");
             }
             else if (input.Kind == SecretInput.Kinds.Terminal)
             {
                 // The vault child reads the terminal itself, echo off: the bytes never pass through this process.
-                _ = await host.Vault.ReadSecretAsync(secretName, new SecretSource.Terminal($"Secret '{secretName}' for the actorvault host: ", input.Confirm), cancellationToken: cancellationToken);
+                _ = await host.Vault.ReadSecretAsync(request.SecretName, new SecretSource.Terminal($"Secret '{request.SecretName}' for the actorvault host: ", input.Confirm), cancellationToken: cancellationToken);
             }
             else
             {
                 SecretBuffer secret = input.Read(string.Empty);
-                await Progress(terminal, "sealing the secret to the vault", () => host.Vault.SetSecretAsync(secretName, secret, cancellationToken));
+                await Progress(terminal, "sealing the secret to the vault", () => host.Vault.SetSecretAsync(request.SecretName, secret, cancellationToken));
             }
 
-            string path = host.Publish();
-            Console.Out.WriteLine($"ACTORVAULT-HOST-READY pid={Environment.ProcessId} vault={host.Vault.VaultPid} info={path}");
+            socket = host.Publish();
+            // stdout carries only what scripts parse: shell exports, as ssh-agent prints them.
+            Console.Out.WriteLine($"{Agent.AgentProtocol.SocketVariable}={socket}; export {Agent.AgentProtocol.SocketVariable};");
+            Console.Out.WriteLine($"{Agent.AgentProtocol.PidVariable}={Environment.ProcessId}; export {Agent.AgentProtocol.PidVariable};");
             Console.Out.Flush();
-            Console.Error.WriteLine($"actorvault: host {Environment.ProcessId} serving '{secretName}' ({host.Vault.State.ToString().ToLowerInvariant()}) after {clock.ElapsedMilliseconds} ms; info file {path}. Stop with 'actorvault stop' or Ctrl-C.");
+            Console.Error.WriteLine($"actorvault: host {Environment.ProcessId} serving '{request.SecretName}' ({host.Vault.State.ToString().ToLowerInvariant()}) on {socket} after {clock.ElapsedMilliseconds} ms. Stop with 'actorvault stop' or Ctrl-C.");
         }
         catch
         {
@@ -42,7 +56,48 @@ internal static class ServeCommand
             throw;
         }
 
-        return await host.Stopped;
+        if (request.Command.Length == 0)
+        {
+            return await host.Stopped;
+        }
+
+        return await RunCommandAsync(host, socket, request.Command);
+    }
+
+    /// <summary><c>serve -- CMD</c>: CMD runs with the socket in its environment; the host stops when CMD exits, with CMD's exit code.</summary>
+    private static async Task<int> RunCommandAsync(StandaloneHost host, string socket, string[] command)
+    {
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (string argument in command[1..])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment[Agent.AgentProtocol.SocketVariable] = socket;
+        start.Environment[Agent.AgentProtocol.PidVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        int code;
+        try
+        {
+            using Process child = Process.Start(start) ?? throw new IOException($"'{command[0]}' did not start.");
+            Task<int> stopped = host.Stopped;
+            Task exited = child.WaitForExitAsync();
+            if (await Task.WhenAny(exited, stopped) == stopped)
+            {
+                // The host was stopped first (actorvault stop, a signal): CMD keeps running, without a host.
+                return await stopped;
+            }
+
+            code = child.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.Error.WriteLine($"actorvault: cannot run '{command[0]}': {e.Message}");
+            code = e.NativeErrorCode == 2 ? Cli.CommandNotFound : Cli.CommandNotExecutable;
+        }
+
+        Console.Error.WriteLine($"actorvault: '{Path.GetFileName(command[0])}' exited ({code}); stopping the host.");
+        await host.Vault.StopAsync();
+        return code;
     }
 
     /// <summary>A long step shows progress on a terminal (a dot a second); elsewhere it is silent.</summary>
@@ -83,8 +138,9 @@ internal sealed record HostStatusJson(
     int Restarts,
     SecretStateJson[] Secrets,
     int LiveLeases,
+    int ClientLeases,
     long LeasesGranted,
-    int Sessions,
+    int Connections,
     string Backing,
     long LockedBytes,
     int LiveBuffers,
@@ -92,7 +148,8 @@ internal sealed record HostStatusJson(
     bool HostHardened,
     long SecureHeapUsedBytes,
     long SecureHeapSizeBytes,
-    int KeyBits);
+    int KeyBits,
+    string Socket);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(HostStatusJson))]

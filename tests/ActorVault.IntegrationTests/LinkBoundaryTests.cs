@@ -212,7 +212,7 @@ public sealed class LinkBoundaryTests
         throw new TimeoutException($"process {pid} started no child within {Wait.TotalSeconds} s");
     }
 
-    private static HashSet<string> SocketInodes(int pid)
+    internal static HashSet<string> SocketInodes(int pid)
     {
         var inodes = new HashSet<string>(StringComparer.Ordinal);
         foreach (string fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
@@ -227,7 +227,7 @@ public sealed class LinkBoundaryTests
         return inodes;
     }
 
-    private static IEnumerable<string> InodesOf(string table, int inodeColumn) =>
+    internal static IEnumerable<string> InodesOf(string table, int inodeColumn) =>
         File.Exists(table)
             ? File.ReadLines(table).Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length > inodeColumn).Select(f => f[inodeColumn])
             : [];

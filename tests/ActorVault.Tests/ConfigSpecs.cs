@@ -29,18 +29,21 @@ public sealed class ConfigSpecs
     }
 
     [Fact]
-    public void Host_StaysOnLoopbackWithAnEphemeralPort_WhateverTheOverrides()
+    public void HostSettings_ComeFromTheReferenceFile_AndBadValuesAreClearErrors()
     {
-        Config config = ActorVaultConfig.ForHost(Hostile);
-        Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
-        Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
-        Assert.Equal(0, config.GetInt("akka.remote.dot-netty.tcp.port"));
+        Standalone.HostSettings settings = Standalone.HostSettings.From(ActorVaultConfig.Load("actorvault-host.conf"));
+        Assert.Equal(64, settings.MaxConnections);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.LeaseTtl);
+        Assert.Equal(TimeSpan.FromMinutes(10), settings.MaxLeaseTtl);
+        Config bad = ConfigurationFactory.ParseString("actorvault.host.lease-ttl = 1h").WithFallback(ActorVaultConfig.Load("actorvault-host.conf"));
+        ConfigurationException e = Assert.Throws<ConfigurationException>(() => Standalone.HostSettings.From(bad));
+        Assert.Contains("actorvault.host.lease-ttl", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void WireFilter_IsTheReferenceForAkkaMisc_OnEverySystem()
     {
-        foreach (Config config in new[] { ActorVaultConfig.Link, ActorVaultConfig.Vault, ActorVaultConfig.ForHost(Config.Empty) })
+        foreach (Config config in new[] { ActorVaultConfig.Link, ActorVaultConfig.Vault })
         {
             Assert.Equal("ActorVault.Serialization.FilteringMiscMessageSerializer, ActorVault", config.GetString("akka.actor.serializers.akka-misc"));
             Assert.Equal("ActorVault.Serialization.RefusedSystemMessageSerializer, ActorVault", config.GetString("akka.actor.serializers.akka-system-msg"));

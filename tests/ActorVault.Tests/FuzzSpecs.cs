@@ -5,7 +5,7 @@ using ActorVault.Memory;
 using ActorVault.Memory.Readers;
 using ActorVault.Protocol;
 using ActorVault.Serialization;
-using ActorVault.Standalone;
+using ActorVault.Agent;
 using Xunit.Abstractions;
 
 namespace ActorVault.Tests;
@@ -32,51 +32,6 @@ public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
         _clientKeys = SessionKeys.Derive(bootstrap);
         SessionKeyRing.For(Sys).Add(_clientKeys);
         SessionKeyRing.For(_vaultSide).Add(SessionKeys.Derive(bootstrap));
-    }
-
-    [Fact]
-    public async Task HostAdmission_MutatedFirstFrames_OpenNoSession_NeverThrow()
-    {
-        var random = new Random(Seed + 7);
-        ActorSystem hostSide = ActorSystem.Create("fuzz-host", SpecConfig.Vault);
-        ActorSystem clientSide = ActorSystem.Create("fuzz-host-client", SpecConfig.Client);
-        try
-        {
-            SecretBuffer clientKey = Aead.NewKey();
-            SessionKeyRing ring = SessionKeyRing.For(hostSide);
-            using SecretBuffer copy = SecretMemory.Allocate(32);
-            using (SecretBuffer.Scope from = clientKey.Open())
-            using (SecretBuffer.Scope to = copy.Open())
-            {
-                from.Bytes.CopyTo(to.WritableBytes);
-            }
-
-            using var sessions = new HostSessions(clientKey, ring, maxSessions: 4, clockSkew: TimeSpan.FromMinutes(2));
-            ring.Admission = sessions;
-            var host = new EnvelopeSerializer((ExtendedActorSystem)hostSide);
-            var client = new EnvelopeSerializer((ExtendedActorSystem)clientSide);
-            SessionKeyRing clientRing = SessionKeyRing.For(clientSide);
-            int refused = 0;
-            for (int i = 0; i < Cases; i++)
-            {
-                // A fresh session per case: its first frame, mutated, must never open it.
-                SessionKeys keys = SessionKeys.DeriveHostSession(copy, SessionKeys.NewHostSessionId(DateTimeOffset.UtcNow));
-                clientRing.Add(keys);
-                byte[] valid = client.ToBinary(new VaultEnvelope(keys.Id, new HostLease(Guid.NewGuid(), "password", random.Next())));
-                clientRing.Remove(keys.Id);
-                byte[] frame = Mutate(valid, random);
-                Assert.IsType<RejectedEnvelope>(host.FromBinary(frame, "E1"));
-                refused++;
-            }
-
-            Assert.Equal(0, ring.Count);
-            Assert.Equal(0, sessions.Open);
-            _output.WriteLine($"seed {Seed + 7}: {Cases} mutated first frames of new host sessions, {refused} refused, 0 sessions opened, 0 exceptions");
-        }
-        finally
-        {
-            await Task.WhenAll(hostSide.Terminate(), clientSide.Terminate());
-        }
     }
 
     [Fact]
@@ -223,59 +178,121 @@ public sealed class FuzzSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void HostInfoFile_Mutated_ParsesToAValidInfoOrAClearError()
+    public void AgentHeaders_Mutated_DecodeToAHeaderOrAProtocolError_AndValidOnesRoundTrip()
     {
         var random = new Random(Seed + 5);
-        byte[] key = new byte[32];
-        random.NextBytes(key);
-        byte[] valid = System.Text.Encoding.ASCII.GetBytes(
-            $"{HostInfoFile.Magic}\naddress={HostInfoFile.AddressPrefix}41234\npid=4321\nkey={Convert.ToHexStringLower(key)}\n");
-
-        using (HostInfo info = HostInfoFile.Parse(valid, "valid"))
+        AgentHeader[] samples =
+        [
+            new(AgentKind.Lease, 7) { Name = "password", TtlMs = 30_000 },
+            new(AgentKind.Granted, 7) { Name = "db.main", TtlMs = 600_000, LeaseId = Guid.NewGuid() },
+            new(AgentKind.Failed, 9) { Error = AgentError.Locked, Message = "Secret 'password' is locked ✓." },
+            new(AgentKind.Ok, 3) { Pid = 4321, Length = 17, Existed = true, Status = "host-pid=1\nstate=Unlocked" },
+            new(AgentKind.WriteTo, 1) { Name = "x", Message = "sha256sum" },
+            new(AgentKind.Revoked, 0) { LeaseId = Guid.NewGuid(), Message = "locked" },
+        ];
+        byte[] frame = new byte[AgentProtocol.PrefixBytes + AgentProtocol.MaxHeaderBytes];
+        var encoded = new List<byte[]>();
+        foreach (AgentHeader sample in samples)
         {
-            Assert.Equal($"{HostInfoFile.AddressPrefix}41234", info.Address);
-            Assert.Equal(4321, info.HostPid);
-            Assert.True(info.ClientKey.Use(bytes => bytes.SequenceEqual(key)));
+            int length = AgentProtocol.Encode(sample, 0, frame);
+            byte[] body = frame[AgentProtocol.PrefixBytes..length];
+            Assert.Equal(sample, AgentProtocol.Decode(body));
+            Assert.Equal((body.Length, 0), AgentProtocol.ReadPrefix(frame));
+            encoded.Add(body);
         }
 
-        byte[] tlsValid = System.Text.Encoding.ASCII.GetBytes(
-            $"{HostInfoFile.Magic}\naddress={HostInfoFile.TlsAddressPrefix}41234\npid=4321\ntls-host={Convert.ToHexStringLower(key)}\n" +
-            $"tls-cert={Convert.ToHexStringLower(Random(random, 320))}\nkey={Convert.ToHexStringLower(key)}\ntls-key={Convert.ToHexStringLower(Random(random, 138))}\n");
-        using (HostInfo info = HostInfoFile.Parse(tlsValid, "valid TLS"))
-        {
-            Assert.NotNull(info.Tls);
-            Assert.Equal(138, info.Tls.ClientPrivateKey.Length);
-        }
-
-        int parsed = 0, refused = 0;
+        int decoded = 0, refused = 0;
         for (int i = 0; i < Cases; i++)
         {
-            byte[] sample = random.Next(2) == 0 ? valid : tlsValid;
+            byte[] sample = encoded[random.Next(encoded.Count)];
             byte[] input = random.Next(4) switch
             {
                 0 => Mutate(sample, random),
                 1 => FlipBits(sample, random),
-                2 => Lines(sample, random),
+                2 => sample[..random.Next(0, sample.Length)],
                 _ => Random(random, random.Next(0, 5000)),
             };
             try
             {
-                using HostInfo info = HostInfoFile.Parse(input, "fuzz");
-                Assert.True(info.Address.StartsWith(HostInfoFile.AddressPrefix, StringComparison.Ordinal) || (info.Address.StartsWith(HostInfoFile.TlsAddressPrefix, StringComparison.Ordinal) && info.Tls is not null));
-                Assert.True(info.HostPid > 0);
-                Assert.Equal(32, info.ClientKey.Length);
-                parsed++;
+                AgentHeader header = AgentProtocol.Decode(input);
+                Assert.True(Enum.IsDefined(header.Kind));
+                Assert.True(header.Name is null || !header.Name.Contains('\0', StringComparison.Ordinal));
+                Assert.True(header.Length is null or (>= 0 and <= AgentProtocol.MaxSecretBytes));
+                decoded++;
             }
-            catch (HostConnectionException e)
+            catch (AgentProtocolException)
             {
-                Assert.Contains("is not an actorvault host info file", e.Message, StringComparison.Ordinal);
                 refused++;
+            }
+
+            byte[] prefix = Random(random, AgentProtocol.PrefixBytes);
+            try
+            {
+                (int h, int secret) = AgentProtocol.ReadPrefix(prefix);
+                Assert.InRange(h, 6, AgentProtocol.MaxHeaderBytes);
+                Assert.InRange(secret, 0, AgentProtocol.MaxSecretBytes);
+            }
+            catch (AgentProtocolException)
+            {
             }
         }
 
-        Assert.Equal(Cases, parsed + refused);
-        Assert.True(refused > 0);
-        _output.WriteLine($"seed {Seed + 5}: {Cases} info files: {parsed} parsed (valid fields), {refused} clear errors, 0 other exceptions");
+        Assert.Equal(Cases, decoded + refused);
+        Assert.True(refused > 0 && decoded > 0);
+        _output.WriteLine($"seed {Seed + 5}: {Cases} agent headers: {decoded} decoded (valid fields), {refused} protocol errors, 0 other exceptions");
+    }
+
+    [Fact]
+    public async Task AgentSocket_RandomStreams_GiveFramesOrProtocolErrors_NeverOtherExceptions()
+    {
+        var random = new Random(Seed + 6);
+        string dir = Directory.CreateTempSubdirectory("actorvault-fuzz-").FullName;
+        string path = Path.Combine(dir, "s");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        listener.Listen(4);
+        int cases = Math.Max(50, Cases / 20), frames = 0, errors = 0;
+        byte[] valid = new byte[AgentProtocol.PrefixBytes + AgentProtocol.MaxHeaderBytes];
+        int validLength = AgentProtocol.Encode(new AgentHeader(AgentKind.Unlock, 1) { Name = "password" }, 3, valid);
+        try
+        {
+            for (int i = 0; i < cases; i++)
+            {
+                byte[] stream = random.Next(3) switch
+                {
+                    0 => [.. valid[..validLength], 1, 2, 3],
+                    1 => Mutate([.. valid[..validLength], 1, 2, 3], random),
+                    _ => Random(random, random.Next(0, 300)),
+                };
+                using AgentSocket receiver = AgentSocket.Connect(path);
+                using System.Net.Sockets.Socket sender = await listener.AcceptAsync();
+                await sender.SendAsync(stream);
+                sender.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+                try
+                {
+                    while (receiver.Receive() is { } frame)
+                    {
+                        using (frame)
+                        {
+                            Assert.True(frame.Secret is null || frame.Secret.Length <= AgentProtocol.MaxSecretBytes);
+                            Assert.Equal(-1, frame.Descriptor);
+                            frames++;
+                        }
+                    }
+                }
+                catch (AgentProtocolException)
+                {
+                    errors++;
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        Assert.True(frames > 0 && errors > 0);
+        _output.WriteLine($"seed {Seed + 6}: {cases} streams: {frames} frames, {errors} protocol errors, 0 other exceptions");
     }
 
     [Fact]

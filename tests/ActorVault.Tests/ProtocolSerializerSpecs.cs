@@ -33,8 +33,6 @@ public sealed class ProtocolSerializerSpecs : Akka.TestKit.Xunit2.TestKit
             new AcquireLease(id, "n", 30_000), new RevokeLeases(id, Guid.NewGuid(), "n"), new RevokeLeases(id, Guid.Empty, null),
             new LeaseReleased(id, 12, "returned"), new LeaseRevoked(id, "r"), new LeaseExpired(id),
             new LeaseGranted(id, Guid.NewGuid(), "n", 30_000, [1], [2], [3]), new LeasesRevoked(id, 2),
-            new HostStatusRequest(id), new HostStatusReply(id, 1, 2, "Unlocked", 3, 0, ["password"], "password", 0, 5, "MemfdSecret", 4096, 2, true, true, 1920, 32768, 2048, 1),
-            new HostLease(id, "n", 1000), new HostUnlock(id, "n", [1], [2], [3]), new HostStop(id), new HostStopping(id, 9), new HostBye(id),
         };
     }
 

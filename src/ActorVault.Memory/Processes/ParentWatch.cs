@@ -160,4 +160,46 @@ public static class ProcessExit
 {
     /// <summary><c>_exit(2)</c> with <paramref name="code"/>.</summary>
     public static void Now(int code) => Libc._exit(code);
+
+    /// <summary>
+    /// Waits until process <paramref name="pid"/> is gone (a pidfd turns readable), at most
+    /// <paramref name="timeout"/>; true when it is gone. Without pidfds, /proc is checked every 50 ms.
+    /// </summary>
+    internal static unsafe bool WaitForExit(int pid, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        int pidfd = (int)Libc.syscall2(Libc.SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+        {
+            while (Directory.Exists($"/proc/{pid}") && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(50);
+            }
+
+            return !Directory.Exists($"/proc/{pid}");
+        }
+
+        try
+        {
+            while (true)
+            {
+                var poll = new Libc.PollFd { Fd = pidfd, Events = Libc.POLLIN };
+                long left = deadline - Environment.TickCount64;
+                int n = Libc.poll(&poll, 1, (int)Math.Max(0, left));
+                if (n > 0)
+                {
+                    return true;
+                }
+
+                if (n == 0 || left <= 0)
+                {
+                    return false;
+                }
+            }
+        }
+        finally
+        {
+            _ = Libc.close(pidfd);
+        }
+    }
 }

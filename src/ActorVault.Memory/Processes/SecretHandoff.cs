@@ -68,6 +68,22 @@ public static unsafe class SecretHandoff
     }
 
     /// <summary>
+    /// Starts <paramref name="command"/> with <paramref name="readEnd"/> (a pipe the caller filled, or
+    /// will) as its descriptor <paramref name="descriptor"/>; the caller closes its copy. Errors as <see cref="Start"/>.
+    /// </summary>
+    internal static int StartReading(int readEnd, int descriptor, string command, IReadOnlyList<string> arguments)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(command);
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (descriptor is < 0 or > 1023)
+        {
+            throw new ArgumentOutOfRangeException(nameof(descriptor), descriptor, "The descriptor must be 0–1023.");
+        }
+
+        return Spawn(readEnd, descriptor, command, arguments);
+    }
+
+    /// <summary>
     /// Waits for child <paramref name="pid"/> (started by <see cref="Start"/>) and returns its exit code,
     /// or 128 + the signal that ended it, as a shell reports it.
     /// </summary>

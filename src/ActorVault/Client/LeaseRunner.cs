@@ -49,7 +49,9 @@ internal static class LeaseRunner
 
             VaultMetrics.LeaseGranted(name);
             started = System.Diagnostics.Stopwatch.GetTimestamp();
-            deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), ttl, Timeout.InfiniteTimeSpan);
+            // The lease's own deadline: what the vault granted (a standalone host may cap the request).
+            TimeSpan granted = lease.Deadline - lease.GrantedAt;
+            deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), granted, Timeout.InfiniteTimeSpan);
             // The caller's token ends the lease at once (bytes zeroed), like a revoke.
             using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((DeadlineState)state!).Cancel(), new DeadlineState(lease, hooks));
             T result;

@@ -21,7 +21,7 @@ namespace ActorVault;
 public sealed class VaultClient : IVault
 {
     /// <summary>Name of the default secret (the PoC's single password).</summary>
-    public const string DefaultSecretName = "password";
+    public const string DefaultSecretName = Agent.SecretNames.Default;
 
     private readonly ActorSystem _system;
     private readonly bool _ownsSystem;

@@ -25,14 +25,6 @@ internal static class ActorVaultConfig
     public static Config ForLink(Config overrides) =>
         SocketLink.WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
 
-    /// <summary>The standalone host's client-facing system (<c>actorvault serve</c>); loopback TCP on top.</summary>
-    public static Config ForHost(Config overrides, bool tls = false) =>
-        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-host.conf")).WithFallback(Common.Value);
-
-    /// <summary>A client of the standalone host (the CLI, <c>StandaloneVaultClient</c>): loopback TCP, the link file's roles.</summary>
-    public static Config ForHostClient(Config overrides, bool tls = false) =>
-        Loopback(tls).WithFallback(overrides).WithFallback(Load("actorvault-link.conf")).WithFallback(Common.Value);
-
     /// <summary>
     /// Set in code only: the vault link is ActorVault's own transport over one connected Unix socket per
     /// vault (Transport.LinkSocketTransport), and nothing else — no TCP, no listening address.
@@ -52,25 +44,6 @@ internal static class ActorVaultConfig
         # supervisor's own heartbeat judges a vault that lives but does not answer.
         akka.remote.transport-failure-detector.acceptable-heartbeat-pause = 3600s
         """);
-
-    /// <summary>
-    /// Set in code only: the standalone host never leaves 127.0.0.1, and the port is the kernel's choice.
-    /// TLS is on only together with a pinned certificate setup (<see cref="Crypto.LinkTls"/>), never from HOCON alone.
-    /// Every local user can reach this port (until the host moves to a Unix socket), so a connection
-    /// may hold at most one 32 KiB frame: a client's largest message (a 4 KiB secret, sealed) is far
-    /// below it, and a longer length prefix closes the connection before anything is buffered.
-    /// </summary>
-    private static Config Loopback(bool tls) => ConfigurationFactory.ParseString(
-        $"""
-        akka.remote.dot-netty.tcp.hostname = "127.0.0.1"
-        akka.remote.dot-netty.tcp.public-hostname = "127.0.0.1"
-        akka.remote.dot-netty.tcp.port = 0
-        akka.remote.dot-netty.tcp.enable-ssl = {(tls ? "on" : "off")}
-        akka.remote.dot-netty.tcp.maximum-frame-size = {HostMaximumFrameBytes}b
-        """);
-
-    /// <summary>The largest frame on the standalone host's client port.</summary>
-    public const int HostMaximumFrameBytes = 32 * 1024;
 
     public static Config Load(string fileName)
     {

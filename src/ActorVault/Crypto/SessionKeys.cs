@@ -60,24 +60,6 @@ internal sealed class SessionKeys : IDisposable
     public static SessionKeys Derive(SecretBuffer bootstrap) =>
         DeriveKeys(bootstrap, "A bootstrap secret", nameof(bootstrap), Salt, EnvelopeInfo, PayloadInfo, id: null);
 
-    private static readonly byte[] HostSalt = Encoding.ASCII.GetBytes("actorvault/v1/host-client");
-
-    /// <summary>
-    /// The keys of one client session of the standalone host: HKDF-SHA256 of the host's client key,
-    /// with the session id in the info, so every client (and every run of a client) has its own keys
-    /// and counters, and a host can derive them from the id in a frame's header without a handshake.
-    /// </summary>
-    public static SessionKeys DeriveHostSession(SecretBuffer clientKey, SessionId id)
-    {
-        Span<byte> envelopeInfo = stackalloc byte[EnvelopeInfo.Length + SessionId.Size];
-        Span<byte> payloadInfo = stackalloc byte[PayloadInfo.Length + SessionId.Size];
-        EnvelopeInfo.CopyTo(envelopeInfo);
-        PayloadInfo.CopyTo(payloadInfo);
-        id.Write(envelopeInfo[EnvelopeInfo.Length..]);
-        id.Write(payloadInfo[PayloadInfo.Length..]);
-        return DeriveKeys(clientKey, "A host client key", nameof(clientKey), HostSalt, envelopeInfo, payloadInfo, id);
-    }
-
     /// <summary>HKDF-SHA256 of <paramref name="ikm"/> into an envelope key and a payload key in secret memory; the session id too, unless given.</summary>
     private static SessionKeys DeriveKeys(SecretBuffer ikm, string what, string parameter, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> envelopeInfo, ReadOnlySpan<byte> payloadInfo, SessionId? id)
     {
@@ -114,10 +96,6 @@ internal sealed class SessionKeys : IDisposable
             throw;
         }
     }
-
-    /// <summary>A new client session id: milliseconds since the Unix epoch (so a host can refuse stale ids), then 64 random bits.</summary>
-    public static SessionId NewHostSessionId(DateTimeOffset now) =>
-        new((ulong)now.ToUnixTimeMilliseconds(), BinaryPrimitives.ReadUInt64BigEndian(RandomNumberGenerator.GetBytes(8)));
 
     /// <summary>The next send counter of this side (never reused within a session).</summary>
     public ulong NextCounter() => (ulong)Interlocked.Increment(ref _sendCounter);

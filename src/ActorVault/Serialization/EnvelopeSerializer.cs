@@ -77,10 +77,6 @@ internal sealed class EnvelopeSerializer : SerializerWithStringManifest
         {
             body = Open(keys, _ring.Receiving, bytes, out reason);
         }
-        else if (_ring.Admission is { } admission)
-        {
-            body = Admit(admission, session, bytes, out reason);
-        }
         else
         {
             return new RejectedEnvelope("unknown session", session.ToString());
@@ -104,32 +100,6 @@ internal sealed class EnvelopeSerializer : SerializerWithStringManifest
         {
             return new RejectedEnvelope($"undecodable body ({e.GetType().Name})", session.ToString());
         }
-    }
-
-    /// <summary>
-    /// A frame of a session the host does not know: derive the candidate keys, and admit the session
-    /// only when the frame authenticates under them (so a sender without the client key costs one
-    /// HKDF and one failed tag check, and leaves nothing behind).
-    /// </summary>
-    private byte[]? Admit(ISessionAdmission admission, SessionId session, byte[] frame, out string? reason)
-    {
-        SessionKeys? candidate = admission.Candidate(session, out reason);
-        if (candidate is null)
-        {
-            return null;
-        }
-
-        byte[]? body = Open(candidate, _ring.Receiving, frame, out reason);
-        if (body is null || !_ring.TryAdd(candidate))
-        {
-            candidate.Dispose();
-            admission.Abandoned(session);
-            reason ??= "session opened twice";
-            return null;
-        }
-
-        admission.Admitted(session);
-        return body;
     }
 
     internal static byte[] Seal(SessionKeys keys, LinkDirection direction, ReadOnlySpan<byte> body)

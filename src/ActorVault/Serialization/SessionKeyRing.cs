@@ -46,12 +46,6 @@ internal sealed class SessionKeyRing : IExtension
     /// <summary>Adds a session unless one with its id exists (then the caller still owns <paramref name="keys"/>).</summary>
     public bool TryAdd(SessionKeys keys) => _sessions.TryAdd(keys.Id, keys);
 
-    /// <summary>
-    /// Set on the standalone host's system: how a frame of a session the ring does not know yet may
-    /// open one (keys derived from the host's client key). Null everywhere else: unknown sessions are refused.
-    /// </summary>
-    public ISessionAdmission? Admission { get; set; }
-
     public bool TryGet(SessionId id, out SessionKeys keys) => _sessions.TryGetValue(id, out keys!);
 
     /// <summary>Forgets a session and zeroes its keys.</summary>
@@ -70,19 +64,6 @@ internal sealed class SessionKeyRing : IExtension
             Remove(id);
         }
     }
-}
-
-/// <summary>Derives candidate keys for an unknown session id; the frame must authenticate under them before the session is admitted.</summary>
-internal interface ISessionAdmission
-{
-    /// <summary>Candidate keys, or null with a reason when the id may not open a session (stale, retired, too many sessions).</summary>
-    SessionKeys? Candidate(SessionId id, out string? reason);
-
-    /// <summary>A candidate authenticated and was added to the ring.</summary>
-    void Admitted(SessionId id);
-
-    /// <summary>A candidate did not authenticate (or lost a race): its reserved place is free again.</summary>
-    void Abandoned(SessionId id);
 }
 
 internal sealed class SessionKeyRingProvider : ExtensionIdProvider<SessionKeyRing>

@@ -1,216 +1,142 @@
-using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
-using Akka.Configuration;
+using ActorVault.Agent;
 using ActorVault.Configuration;
-using ActorVault.Crypto;
-using ActorVault.Memory;
-using ActorVault.Serialization;
 
 namespace ActorVault.Standalone;
 
 /// <summary>Options of <c>actorvault serve</c>.</summary>
-internal sealed record StandaloneHostOptions(string InfoPath, string SecretName)
+internal sealed record StandaloneHostOptions(string SocketPath, string SecretName)
 {
+    /// <summary>True when <see cref="SocketPath"/> is the per-user default (then a hijacked <c>/tmp</c> directory is replaced by a fresh one).</summary>
+    public bool IsDefaultSocket { get; init; }
+
+    /// <summary>Serve root's connections too (a host of another user refuses root unless asked).</summary>
+    public bool AllowRoot { get; init; }
+
     public int? RsaBits { get; init; }
 
     public string? ExecutablePath { get; init; }
 
-    /// <summary>Mutual TLS with per-run pinned certificates, on the vault link and on the client port.</summary>
-    public bool MutualTls { get; init; }
+    /// <summary>The host's one-line events (stderr by default).</summary>
+    public Action<string>? Events { get; init; }
 
-    public Config? HostConfig { get; init; }
-
-    /// <summary>Vault log lines (stderr by default).</summary>
-    public Action<string>? VaultLog { get; init; }
+    /// <summary>Akka, vault and per-lease audit lines too.</summary>
+    public bool Verbose { get; init; }
 }
 
 /// <summary>
-/// The standalone actor host, like ssh-agent for .NET: one long-running process runs the supervisor and
-/// the vault child (a <see cref="VaultClient"/>), plus a second loopback-only actor system whose
-/// <c>/user/host</c> (<see cref="HostGateway"/>) lends the secret to short-lived clients that prove the
-/// client key from the info file. The info file is published last and shredded first on every stop
+/// The standalone host, like ssh-agent for .NET: one long-running process runs the supervisor and the
+/// vault child (a <see cref="VaultClient"/>) and serves short-lived clients on a Unix socket that only
+/// this user can reach (a <c>0700</c> directory, a <c>0600</c> socket, and the kernel's peer uid on every
+/// connection). Each connection is an actor under <c>/user/agent</c>. The socket is removed on every stop
 /// (<c>actorvault stop</c>, SIGTERM/SIGINT/SIGHUP/SIGQUIT through the vault client's CoordinatedShutdown).
 /// </summary>
 internal sealed class StandaloneHost
 {
     private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private HostSessions? _sessions;
-    private LinkTls? _tls;
-    private ActorSystem? _hostSystem;
+    private AgentListener? _listener;
     private int _unpublished;
 
-    private StandaloneHost(StandaloneHostOptions options, VaultClient vault)
+    private StandaloneHost(StandaloneHostOptions options, VaultClient vault, string socketPath)
     {
         Options = options;
         Vault = vault;
+        SocketPath = socketPath;
     }
 
     public StandaloneHostOptions Options { get; }
 
     public VaultClient Vault { get; }
 
-    public string Address { get; private set; } = string.Empty;
+    /// <summary>Where clients connect (may differ from the requested path when a hijacked default directory was replaced).</summary>
+    public string SocketPath { get; }
 
     /// <summary>Completes with the exit code once the host stopped through <c>actorvault stop</c>.</summary>
     public Task<int> Stopped => _exit.Task;
 
-    /// <summary>
-    /// Checks the info file's directory and any previous file, starts the vault; the caller then sets
-    /// the secret and calls <see cref="Publish"/>.
-    /// </summary>
+    private Action<string> Events => Options.Events ?? (line => Console.Error.WriteLine($"actorvault: {line}"));
+
+    /// <summary>Checks the socket's directory, starts the vault; the caller then sets the secret and calls <see cref="Publish"/>.</summary>
     public static async Task<StandaloneHost> StartAsync(StandaloneHostOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        HostInfoFile.CheckDirectory(options.InfoPath);
-        RemoveStale(options.InfoPath);
+        string socketPath;
+        try
+        {
+            socketPath = AgentPaths.PrepareForServe(options.SocketPath, options.IsDefaultSocket, out string? replaced);
+            if (replaced is not null)
+            {
+                (options.Events ?? (line => Console.Error.WriteLine($"actorvault: {line}")))($"warning: {replaced}; serving on '{socketPath}' instead (clients need {AgentProtocol.SocketVariable})");
+            }
+        }
+        catch (IOException e)
+        {
+            throw new HostConnectionException(e.Message, e);
+        }
+
         VaultClient vault = await VaultClient.StartAsync(
             new VaultClientOptions
             {
                 HandleSignals = true,
                 RsaBits = options.RsaBits,
                 ExecutablePath = options.ExecutablePath,
-                VaultLog = options.VaultLog ?? (line => Console.Error.WriteLine($"[vault] {line}")),
+                // Vault chatter only with --verbose; real warnings and errors always.
+                VaultLog = line =>
+                {
+                    if (options.Verbose || IsWarning(line))
+                    {
+                        (options.Events ?? (l => Console.Error.WriteLine($"actorvault: {l}")))($"[vault] {line}");
+                    }
+                },
             },
             cancellationToken).ConfigureAwait(false);
-        return new StandaloneHost(options, vault);
+        return new StandaloneHost(options, vault, socketPath);
     }
 
-    /// <summary>Starts the client-facing system and writes the info file; returns its path.</summary>
+    /// <summary>Starts listening; returns the socket path. Throws <see cref="HostConnectionException"/> when another host serves there.</summary>
     public string Publish()
     {
-        Config config = ActorVaultConfig.ForHost(Options.HostConfig ?? Config.Empty, Options.MutualTls);
-        HostTlsInfo? clientTls = null;
-        ActorSystem system;
-        if (Options.MutualTls)
-        {
-            // One certificate for the host, one that every client of this run presents (its key goes
-            // into the info file, like the client key); each side pins the other's SHA-256.
-            _tls = LinkTls.Create("host");
-            using LinkTls client = LinkTls.Create("host-client");
-            _tls.Pin(client.Digest);
-            clientTls = new HostTlsInfo(_tls.Digest, client.Certificate.RawData, ExportKey(client));
-            system = ActorSystem.Create("actorvault-host", BootstrapSetup.Create().WithConfig(config).And(_tls.Setup));
-        }
-        else
-        {
-            system = ActorSystem.Create("actorvault-host", config);
-        }
-
-        _hostSystem = system;
-        HostSettings settings = HostSettings.From(system.Settings.Config, Options.SecretName);
-        SecretBuffer clientKey = Aead.NewKey();
-        SessionKeyRing ring = SessionKeyRing.For(system);
-        _sessions = new HostSessions(clientKey, ring, settings.MaxSessions, settings.ClockSkew);
-        ring.Admission = _sessions;
-        system.ActorOf(HostGateway.Props(Vault, _sessions, settings, RequestStop), HostGateway.Name);
-        Address = ((ExtendedActorSystem)system).Provider.DefaultAddress.ToString();
-
+        HostSettings settings = HostSettings.From(ActorVaultConfig.Load("actorvault-host.conf"));
+        var context = new HostContext(Vault, settings, Options.SecretName, SocketPath, RequestStop, Events, Options.Verbose ? Events : null);
+        IActorRef agent = Vault.LinkSystem.ActorOf(HostAgent.Props(context), HostAgent.Name);
+        context.Agent = agent;
         try
         {
-            HostInfoFile.Write(Options.InfoPath, Address, Environment.ProcessId, clientKey, clientTls);
+            _listener = AgentListener.Start(SocketPath, Options.AllowRoot, (socket, pid, uid) => agent.Tell(new HostAgent.Accepted(socket, pid, uid)), context.Refusal);
         }
         catch (IOException e)
         {
-            // Another serve published first (O_EXCL): its file is left alone.
-            _hostSystem.Terminate().Wait(TimeSpan.FromSeconds(10));
-            throw new HostConnectionException($"Cannot publish '{Options.InfoPath}': {e.Message} (another actorvault host may have just started there).", e);
-        }
-        finally
-        {
-            clientTls?.ClientPrivateKey.Dispose();
+            Vault.LinkSystem.Stop(agent);
+            throw new HostConnectionException(e.Message, e);
         }
 
-        // Every way the host stops runs the link system's CoordinatedShutdown: unpublish first. Only a
-        // host that wrote the file may shred it.
-        CoordinatedShutdown.Get(Vault.LinkSystem).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "actorvault-host-unpublish", async () =>
+        // Every way the host stops runs the link system's CoordinatedShutdown: stop listening first.
+        CoordinatedShutdown.Get(Vault.LinkSystem).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "actorvault-host-unpublish", () =>
         {
-            await UnpublishAsync().ConfigureAwait(false);
-            return Akka.Done.Instance;
+            Unpublish();
+            return Task.FromResult(Akka.Done.Instance);
         });
 
-        return Options.InfoPath;
-    }
-
-    /// <summary>The client certificate's PKCS#8 private key, exported straight into secret memory.</summary>
-    private static SecretBuffer ExportKey(LinkTls client)
-    {
-        using System.Security.Cryptography.ECDsa key = client.Certificate.GetECDsaPrivateKey()
-            ?? throw new InvalidOperationException("The client certificate has no private key.");
-        using SecretBuffer scratch = SecretMemory.Allocate(512);
-        int length = 0;
-        scratch.Write(key, (span, k) =>
-        {
-            if (!k.TryExportPkcs8PrivateKey(span, out length))
-            {
-                throw new InvalidOperationException("The client key does not fit 512 bytes.");
-            }
-        });
-        SecretBuffer exported = SecretMemory.Allocate(length);
-        using (SecretBuffer.Scope from = scratch.Open())
-        using (SecretBuffer.Scope to = exported.Open())
-        {
-            from.Bytes[..length].CopyTo(to.WritableBytes);
-        }
-
-        return exported;
+        return SocketPath;
     }
 
     /// <summary><c>actorvault stop</c>: stop after the reply has left, exit 0.</summary>
     public void RequestStop() => _ = Task.Run(async () =>
     {
-        // Let the HostStopping reply leave before remoting shuts down.
-        await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+        Unpublish();
         await Vault.StopAsync().ConfigureAwait(false);
         _exit.TrySetResult(0);
     });
 
-    private async Task UnpublishAsync()
+    private static bool IsWarning(string line) =>
+        line.Contains("[W]", StringComparison.Ordinal) || line.Contains("[E]", StringComparison.Ordinal)
+        || line.Contains("warning", StringComparison.OrdinalIgnoreCase) || line.Contains("error", StringComparison.OrdinalIgnoreCase);
+
+    private void Unpublish()
     {
-        if (Interlocked.Exchange(ref _unpublished, 1) != 0)
+        if (Interlocked.Exchange(ref _unpublished, 1) == 0)
         {
-            return;
+            _listener?.Dispose();
         }
-
-        SecretFiles.Shred(Options.InfoPath);
-        _sessions?.Dispose();
-        if (_hostSystem is not null)
-        {
-            await _hostSystem.Terminate().ConfigureAwait(false);
-        }
-
-        _tls?.Dispose();
-    }
-
-    /// <summary>An info file left by a host that died: removed. One whose host still runs: refuse to start.</summary>
-    private static void RemoveStale(string path)
-    {
-        FileOwnership file = SecretFiles.Inspect(path);
-        if (!file.Exists)
-        {
-            return;
-        }
-
-        if (!file.IsRegularFile || file.OwnerId != SecretFiles.CurrentUserId)
-        {
-            throw new HostConnectionException($"'{path}' exists and is not this user's info file; refusing to replace it (pass --info-file elsewhere).");
-        }
-
-        int pid;
-        try
-        {
-            using HostInfo previous = HostInfoFile.Read(path);
-            pid = previous.HostPid;
-        }
-        catch (HostConnectionException)
-        {
-            pid = 0;
-        }
-
-        if (pid > 0 && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}"))
-        {
-            throw new HostConnectionException($"Another actorvault host (pid {pid}) serves '{path}'; stop it with 'actorvault stop' or pass --info-file elsewhere.");
-        }
-
-        SecretFiles.Shred(path);
     }
 }

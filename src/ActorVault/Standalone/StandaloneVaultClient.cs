@@ -1,60 +1,139 @@
+using ActorVault.Agent;
+using ActorVault.Client;
 using ActorVault.Memory;
+using ActorVault.Memory.Readers;
 
 namespace ActorVault.Standalone;
 
 /// <summary>
 /// Leases secrets from a running standalone host (<c>actorvault serve</c>) — the .NET counterpart of
-/// <c>actorvault exec</c>. Connecting reads the host's info file (it must be this user's and
-/// <c>0600</c>), opens a session of its own (keys derived from the client key, which is zeroed at once)
-/// and proves the key. Each lease arrives sealed to the session, is opened straight into secret memory,
-/// and is zeroed when the callback returns or throws — or at the deadline, even while it still runs.
+/// <c>actorvault exec</c>. It connects to the host's Unix socket (<c>$ACTORVAULT_SOCK</c>, else the
+/// per-user default) and checks with the kernel that the host runs as this user. Each lease arrives
+/// straight into secret memory and runs through the same lease code as <see cref="VaultClient"/>: its
+/// bytes are zeroed when the callback returns or throws, at the deadline even while it still runs, and
+/// when the host revokes it (<c>actorvault lock</c>, the vault lost its secret, the host stopped).
 /// </summary>
 public sealed class StandaloneVaultClient : IAsyncDisposable
 {
-    private readonly HostConnection _connection;
+    private const int MaxConcurrentLeases = 64;
 
-    private StandaloneVaultClient(HostConnection connection) => _connection = connection;
+    private readonly AgentClient _agent;
+    private readonly TimeSpan _timeout;
+    private readonly ClientSecretTracker _tracker = new();
+    private readonly SemaphoreSlim _capacity = new(MaxConcurrentLeases, MaxConcurrentLeases);
+    private readonly LeaseHooks _hooks;
+    private readonly CancellationTokenRegistration _onClosed;
 
-    /// <summary>Process id of the host.</summary>
-    public int HostPid => _connection.HostPid;
-
-    /// <summary>
-    /// Connects to the host whose info file is <paramref name="infoFile"/> (default
-    /// <c>$XDG_RUNTIME_DIR/actorvault/host.info</c>). Throws <see cref="HostConnectionException"/> with one
-    /// clear sentence when there is no host, the file is not private, or the host refuses this client.
-    /// </summary>
-    public static async Task<StandaloneVaultClient> ConnectAsync(string? infoFile = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        new(await HostConnection.ConnectAsync(infoFile ?? HostInfoFile.DefaultPath, timeout ?? TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false));
-
-    /// <summary>
-    /// Leases secret <paramref name="name"/> for <paramref name="callback"/>; its bytes are zeroed when the
-    /// callback ends, or after <paramref name="ttl"/> (default 30 s, capped by the host) even if it still
-    /// runs — then the call throws <see cref="LeaseExpiredException"/>, never the callback's value. Other
-    /// errors: <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>,
-    /// <see cref="HostConnectionException"/>.
-    /// </summary>
-    public async Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
+    private StandaloneVaultClient(AgentClient agent, TimeSpan timeout)
     {
-        ArgumentNullException.ThrowIfNull(callback);
-        TimeSpan deadline = ttl ?? TimeSpan.FromSeconds(30);
-        using SecretBuffer secret = await _connection.LeaseAsync(name, deadline, cancellationToken).ConfigureAwait(false);
-        using var expiry = new Timer(static s => ((SecretBuffer)s!).Wipe("lease deadline"), secret, deadline, Timeout.InfiniteTimeSpan);
-        T result;
-        try
-        {
-            result = secret.Use(callback);
-        }
-        catch (Exception e) when (secret.IsZeroed)
-        {
-            throw new LeaseExpiredException($"The lease of secret '{name}' passed its deadline ({deadline.TotalMilliseconds:0} ms) while the callback ran; its bytes are zeroed.", e);
-        }
-
-        // A value computed from bytes that were zeroed under it is never returned.
-        return secret.IsZeroed
-            ? throw new LeaseExpiredException($"The lease of secret '{name}' passed its deadline ({deadline.TotalMilliseconds:0} ms) before the callback returned; its bytes are zeroed.")
-            : result;
+        _agent = agent;
+        _timeout = timeout;
+        _hooks = new LeaseHooks(AcquireAsync, (lease, _, _) => _agent.Tell(new AgentHeader(AgentKind.Release, 0) { LeaseId = lease.Id }), static (_, _, _, _, _) => { });
+        _agent.Revoked += (id, reason) => _tracker.End(id, LeaseEnd.Revoked, reason);
+        _onClosed = _agent.Closed.Register(() => _tracker.EndAll(LeaseEnd.VaultLost, "the actorvault host closed the connection"));
     }
 
-    /// <summary>Closes the session (the host zeroes its keys) and zeroes them here.</summary>
-    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+    /// <summary>Process id of the host.</summary>
+    public int HostPid => _agent.HostPid;
+
+    /// <summary>The socket this client is connected to.</summary>
+    public string SocketPath => _agent.SocketPath;
+
+    /// <summary>
+    /// Connects to the host at <paramref name="socketPath"/> (default: <c>$ACTORVAULT_SOCK</c>, else
+    /// <c>$XDG_RUNTIME_DIR/actorvault/agent.sock</c>). Throws <see cref="HostConnectionException"/> with
+    /// one clear sentence when no host serves there or the host is not this user's.
+    /// </summary>
+    public static Task<StandaloneVaultClient> ConnectAsync(string? socketPath = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            return Task.FromResult(new StandaloneVaultClient(AgentClient.Connect(socketPath), timeout ?? TimeSpan.FromSeconds(30)));
+        }
+        catch (IOException e)
+        {
+            throw new HostConnectionException(e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// Leases secret <paramref name="name"/> for <paramref name="callback"/>. The bytes are zeroed when the
+    /// callback ends, after <paramref name="ttl"/> (default: the host's; the host caps it) even if it still
+    /// runs, or when the host revokes the lease — then the call throws <see cref="LeaseExpiredException"/>
+    /// or <see cref="LeaseRevokedException"/>, never the callback's value. Other errors:
+    /// <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>, <see cref="HostConnectionException"/>.
+    /// </summary>
+    public Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return WithSecretAsync(name, lease => ValueTask.FromResult(lease.Use(callback)), ttl, cancellationToken);
+    }
+
+    /// <summary>As the other overload, with the <see cref="SecretLease"/> itself (its <see cref="SecretLease.Ended"/> token fires when the lease ends).</summary>
+    public Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        if (ttl is { } t && t <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease's deadline must be positive.");
+        }
+
+        return LeaseRunner.RunAsync(name, callback, ttl ?? TimeSpan.Zero, TimeSpan.FromSeconds(5), MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
+    }
+
+    /// <summary>Zeroes every live lease and closes the connection.</summary>
+    public ValueTask DisposeAsync()
+    {
+        _onClosed.Dispose();
+        _tracker.EndAll(LeaseEnd.VaultLost, "the client was disposed");
+        _agent.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Maps a refusal of the host to the exception <see cref="VaultClient"/> throws for the same cause.</summary>
+    internal static Exception ToException(AgentRequestException e) => e.Error switch
+    {
+        AgentError.Locked => new SecretLockedException(e.Message),
+        AgentError.Busy => new LeaseCapacityException(e.Message),
+        AgentError.Unavailable => new VaultUnavailableException(e.Message, VaultState.Restarting),
+        AgentError.SecretInput => new SecretInputException(SecretInputError.Empty, e.Message),
+        AgentError.BadRequest => new VaultOperationException(VaultError.BadRequest, e.Message),
+        _ => new HostConnectionException(e.Message, e),
+    };
+
+    private async Task<SecretLease> AcquireAsync(string name, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        AgentFrame frame;
+        try
+        {
+            frame = await _agent.RequestAsync(
+                new AgentHeader(AgentKind.Lease, 0) { Name = name, TtlMs = ttl > TimeSpan.Zero ? (long)Math.Ceiling(ttl.TotalMilliseconds) : null },
+                null,
+                -1,
+                _timeout,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentRequestException e)
+        {
+            throw ToException(e);
+        }
+        catch (IOException e)
+        {
+            throw new HostConnectionException(e.Message, e);
+        }
+
+        using (frame)
+        {
+            if (frame.Header is not { Kind: AgentKind.Granted, LeaseId: Guid id, TtlMs: long granted and > 0 } || frame.Header.Name != name || frame.Secret is null)
+            {
+                throw new HostConnectionException($"The actorvault host answered a lease of '{name}' with a malformed {frame.Header.Kind} frame.");
+            }
+
+            // The host's cap wins over the caller's wish; the shorter deadline is kept here.
+            var lease = new SecretLease(id, name, DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(granted), frame.TakeSecret()!);
+            _tracker.Track(lease);
+            return lease;
+        }
+    }
 }

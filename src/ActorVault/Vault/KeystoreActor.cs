@@ -1,3 +1,4 @@
+using ActorVault.Agent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;

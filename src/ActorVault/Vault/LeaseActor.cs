@@ -1,3 +1,4 @@
+using ActorVault.Agent;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;

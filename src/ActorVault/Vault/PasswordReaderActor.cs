@@ -1,3 +1,4 @@
+using ActorVault.Agent;
 using Akka.Actor;
 using Akka.Event;
 using ActorVault.Memory;

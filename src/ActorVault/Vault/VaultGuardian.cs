@@ -1,3 +1,4 @@
+using ActorVault.Agent;
 using System.Security.Cryptography;
 using Akka.Actor;
 using Akka.Event;
