@@ -94,6 +94,14 @@ internal static class Cli
             }
         });
         var commandLine = new Argument<string[]>("command") { Description = "CMD ARGS… (after --)", Arity = ArgumentArity.OneOrMore };
+        commandLine.Validators.Add(r =>
+        {
+            // An unknown option before "--" would otherwise become the command's name.
+            if (r.Tokens.Count > 0 && r.Tokens[0].Value.StartsWith('-'))
+            {
+                r.AddError($"Unrecognized option '{r.Tokens[0].Value}' (put CMD after --)");
+            }
+        });
         var command = new Command("exec", "Runs CMD with the secret readable on its standard input (or on descriptor --fd), then end of input. The host writes the secret into CMD's pipe itself: this process never holds it. Returns CMD's exit code (125: the host refused, 126: CMD not executable, 127: CMD not found).")
         {
             secret, fd, socket, commandLine,

@@ -37,7 +37,7 @@ internal static class ClientCommands
                 }
             }
         }
-        catch (Exception e) when (e is IOException or AgentRequestException)
+        catch (Exception e) when (e is IOException or AgentRequestException or HostConnectionException)
         {
             AgentPipes.Close(ref readEnd);
             Console.Error.WriteLine($"actorvault: {e.Message}");

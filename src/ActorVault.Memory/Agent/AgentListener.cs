@@ -91,7 +91,7 @@ internal sealed unsafe class AgentListener : IDisposable
             int bound = Libc.bind(listener, address, length);
             int errno = Marshal.GetLastPInvokeError();
             _ = Libc.umask(previous);
-            if (bound != 0 || Libc.listen(listener, 128) != 0)
+            if (bound != 0 || Libc.listen(listener, 512) != 0)
             {
                 throw new IOException($"Cannot listen on '{socketPath}': {Libc.Describe(bound != 0 ? errno : Marshal.GetLastPInvokeError())}.");
             }
