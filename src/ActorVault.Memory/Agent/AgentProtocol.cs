@@ -266,7 +266,7 @@ internal static class AgentProtocol
                 TagLease => header with { LeaseId = value.Length == 16 ? new Guid(value) : throw Bad(tag) },
                 TagError => header with { Error = value.Length == 1 && Enum.IsDefined((AgentError)value[0]) ? (AgentError)value[0] : throw Bad(tag) },
                 TagMessage => header with { Message = String(value, tag) },
-                TagPid => header with { Pid = checked((int)Int64(value, tag)) },
+                TagPid => header with { Pid = Int64(value, tag) is long pid and >= 0 and <= int.MaxValue ? (int)pid : throw Bad(tag) },
                 TagLength => header with { Length = Int64(value, tag) is long n and >= 0 and <= MaxSecretBytes ? (int)n : throw Bad(tag) },
                 TagExisted => header with { Existed = value.Length == 1 && value[0] <= 1 ? value[0] == 1 : throw Bad(tag) },
                 TagStatus => header with { Status = String(value, tag) },
