@@ -5,7 +5,7 @@
 set -euo pipefail
 RUNS=${1:-15}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-AV="$ROOT/src/ActorVault.Host/bin/Release/net10.0/actorvault"
+AV="${ACTORVAULT_BIN:-$ROOT/src/ActorVault.Host/bin/Release/net10.0/actorvault}"
 [ -x "$AV" ] || { echo "build first: dotnet build ActorVault.sln -c Release" >&2; exit 2; }
 TMP=$(mktemp -d)
 chmod 700 "$TMP"

@@ -69,14 +69,20 @@ internal static class Cli
         var rsaBits = new Option<int?>("--rsa-bits") { Description = "RSA key size of the vault's keystore: 2048, 3072 or 4096." };
         var allowRoot = new Option<bool>("--allow-root") { Description = "Serve root's connections too (by default only this user's)." };
         var verbose = new Option<bool>("--verbose") { Description = "Also print Akka, vault and per-lease audit lines." };
+        Option<TimeSpan?> lifetime = DurationOption("--lifetime", "Lock each secret this long after it is set (like ssh-add -t): N seconds, or 30s, 15m, 8h, 2d.");
+        Option<TimeSpan?> idleLock = DurationOption("--idle-lock", "Lock a secret that has not been leased for this long: N seconds, or 30s, 15m, 8h, 2d.");
         var commandLine = new Argument<string[]>("command") { Description = "CMD ARGS… (after --): run CMD with ACTORVAULT_SOCK set, and stop when it exits, with its exit code.", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("serve", "Runs the standalone host: starts the vault child, reads the secret, and serves this user's clients on a Unix socket (0600, in a 0700 directory). Prints shell exports of ACTORVAULT_SOCK and ACTORVAULT_PID on stdout. Runs until a signal, 'actorvault stop', or CMD's exit.")
         {
-            secret, socket, noUnlock, rsaBits, allowRoot, verbose, commandLine,
+            secret, socket, noUnlock, rsaBits, allowRoot, verbose, lifetime, idleLock, commandLine,
         };
         source.AddTo(command);
         command.SetAction((parse, ct) => ServeCommand.RunAsync(
-            new ServeRequest(parse.GetValue(socket), parse.GetValue(secret)!, parse.GetValue(noUnlock) ? null : source.From(parse), parse.GetValue(rsaBits), parse.GetValue(allowRoot), parse.GetValue(verbose), parse.GetValue(commandLine) ?? []),
+            new ServeRequest(parse.GetValue(socket), parse.GetValue(secret)!, parse.GetValue(noUnlock) ? null : source.From(parse), parse.GetValue(rsaBits), parse.GetValue(allowRoot), parse.GetValue(verbose), parse.GetValue(commandLine) ?? [])
+            {
+                Lifetime = parse.GetValue(lifetime),
+                IdleLock = parse.GetValue(idleLock),
+            },
             ct));
         return command;
     }
@@ -124,12 +130,14 @@ internal static class Cli
         var secret = SecretOption();
         var socket = SocketOption();
         var source = new PasswordSource();
+        Option<TimeSpan?> lifetime = DurationOption("--lifetime", "Lock the secret this long after it is set: N seconds, or 30s, 15m, 8h, 2d.");
+        lifetime.Aliases.Add("-t");
         var command = new Command("unlock", "Reads the secret here (the terminal with echo off, or stdin when it is not a terminal, or a file, descriptor or systemd credential) straight into secret memory, and hands it to the host's vault.")
         {
-            secret, socket,
+            secret, socket, lifetime,
         };
         source.AddTo(command);
-        command.SetAction((parse, ct) => ClientCommands.UnlockAsync(parse.GetValue(socket)!, parse.GetValue(secret)!, source.From(parse), ct));
+        command.SetAction((parse, ct) => ClientCommands.UnlockAsync(parse.GetValue(socket)!, parse.GetValue(secret)!, source.From(parse), parse.GetValue(lifetime), ct));
         return command;
     }
 
@@ -161,6 +169,51 @@ internal static class Cli
         {
             return default;
         }
+    }
+
+    /// <summary>A duration as ssh-add -t takes it (plain seconds) or with a unit (s, m, h, d); 1 s to 365 days, anything else is an error.</summary>
+    internal static Option<TimeSpan?> DurationOption(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = r =>
+        {
+            string text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty;
+            if (TryParseDuration(text, out TimeSpan value) && value >= TimeSpan.FromSeconds(1) && value <= TimeSpan.FromDays(365))
+            {
+                return value;
+            }
+
+            r.AddError($"{name} must be 1 s to 365 days: N seconds, or Ns, Nm, Nh, Nd (not '{text}')");
+            return null;
+        },
+    };
+
+    internal static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        value = TimeSpan.Zero;
+        if (text.Length == 0)
+        {
+            return false;
+        }
+
+        char unit = char.IsAsciiDigit(text[^1]) ? 's' : text[^1];
+        string digits = char.IsAsciiDigit(text[^1]) ? text : text[..^1];
+        if (digits.Length is 0 or > 9 || !digits.All(char.IsAsciiDigit))
+        {
+            return false;
+        }
+
+        long n = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+        TimeSpan? parsed = unit switch
+        {
+            's' => TimeSpan.FromSeconds(n),
+            'm' => TimeSpan.FromMinutes(n),
+            'h' => TimeSpan.FromHours(n),
+            'd' when n <= 100_000 => TimeSpan.FromDays(n),
+            _ => null,
+        };
+        value = parsed ?? TimeSpan.Zero;
+        return parsed is not null;
     }
 
     private static Option<string> SecretOption()

@@ -93,14 +93,14 @@ internal static class ClientCommands
         return 0;
     }
 
-    public static async Task<int> UnlockAsync(string socket, string name, SecretInput input, CancellationToken ct)
+    public static async Task<int> UnlockAsync(string socket, string name, SecretInput input, TimeSpan? lifetime, CancellationToken ct)
     {
         // Read first (a person may take their time), then connect.
         using SecretBuffer value = input.Read($"Secret '{name}' for the actorvault host: ");
         AgentHeader reply;
         using (AgentClient host = Connect(socket))
         {
-            reply = await host.AskAsync(new AgentHeader(AgentKind.Unlock, 0) { Name = name }, Timeout, ct, value);
+            reply = await host.AskAsync(new AgentHeader(AgentKind.Unlock, 0) { Name = name, TtlMs = lifetime is { } l ? (long)l.TotalMilliseconds : null }, Timeout, ct, value);
         }
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"actorvault: secret '{name}' set in the host's vault ({reply.Length} bytes)."));
@@ -169,7 +169,8 @@ internal static class ClientCommands
     private static string StatusText(Dictionary<string, string> s)
     {
         string[] unlocked = Secrets(s);
-        var secrets = unlocked.Select(n => $"{n} (unlocked)").ToList();
+        Dictionary<string, long> locks = Locks(s);
+        var secrets = unlocked.Select(n => locks.TryGetValue(n, out long at) ? $"{n} (unlocked, locks in {Until(at)})" : $"{n} (unlocked)").ToList();
         if (!unlocked.Contains(Get(s, "expected")))
         {
             secrets.Add($"{Get(s, "expected")} (locked)");
@@ -189,12 +190,38 @@ internal static class ClientCommands
         ]);
     }
 
+    /// <summary>The <c>locks</c> field: name@unix-ms of the secrets with a lifetime or an idle lock.</summary>
+    private static Dictionary<string, long> Locks(Dictionary<string, string> s)
+    {
+        var locks = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (string item in Get(s, "locks").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int at = item.LastIndexOf('@');
+            if (at > 0 && long.TryParse(item[(at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long ms))
+            {
+                locks[item[..at]] = ms;
+            }
+        }
+
+        return locks;
+    }
+
+    private static string Until(long unixMs)
+    {
+        TimeSpan left = DateTimeOffset.FromUnixTimeMilliseconds(unixMs) - DateTimeOffset.UtcNow;
+        left = left < TimeSpan.Zero ? TimeSpan.Zero : left;
+        return left.TotalHours >= 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalHours}h {left.Minutes}m")
+            : string.Create(CultureInfo.InvariantCulture, $"{left.Minutes}m {left.Seconds}s");
+    }
+
     private static string Yes(string value) => value == "yes" ? "yes" : "NO";
 
     private static string StatusJson(Dictionary<string, string> s)
     {
         string[] unlocked = Secrets(s);
-        SecretStateJson[] secrets = [.. unlocked.Select(n => new SecretStateJson(n, "unlocked")), .. unlocked.Contains(Get(s, "expected")) ? [] : new[] { new SecretStateJson(Get(s, "expected"), "locked") }];
+        Dictionary<string, long> locks = Locks(s);
+        SecretStateJson[] secrets = [.. unlocked.Select(n => new SecretStateJson(n, "unlocked", locks.TryGetValue(n, out long at) ? at : null)), .. unlocked.Contains(Get(s, "expected")) ? [] : new[] { new SecretStateJson(Get(s, "expected"), "locked") }];
         return JsonSerializer.Serialize(
             new HostStatusJson(
                 (int)Number(s, "host-pid"),

@@ -7,7 +7,12 @@ using ActorVault.Standalone;
 namespace ActorVault.Host;
 
 /// <summary>What <c>actorvault serve</c> was asked for.</summary>
-internal sealed record ServeRequest(string? Socket, string SecretName, SecretInput? Input, int? RsaBits, bool AllowRoot, bool Verbose, string[] Command);
+internal sealed record ServeRequest(string? Socket, string SecretName, SecretInput? Input, int? RsaBits, bool AllowRoot, bool Verbose, string[] Command)
+{
+    public TimeSpan? Lifetime { get; init; }
+
+    public TimeSpan? IdleLock { get; init; }
+}
 
 /// <summary><c>actorvault serve</c>: the standalone host.</summary>
 internal static class ServeCommand
@@ -22,6 +27,8 @@ internal static class ServeCommand
             AllowRoot = request.AllowRoot,
             RsaBits = request.RsaBits,
             Verbose = request.Verbose,
+            Lifetime = request.Lifetime,
+            IdleLock = request.IdleLock,
         };
         StandaloneHost host = await Progress(terminal, $"starting the vault{(request.RsaBits is int b ? $" (RSA-{b} key)" : string.Empty)}", () => StandaloneHost.StartAsync(options, cancellationToken));
         string socket;
@@ -128,7 +135,7 @@ internal static class ServeCommand
         });
 }
 
-internal sealed record SecretStateJson(string Name, string State);
+internal sealed record SecretStateJson(string Name, string State, long? LocksAtMs = null);
 
 internal sealed record HostStatusJson(
     int HostPid,

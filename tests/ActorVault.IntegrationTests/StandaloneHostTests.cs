@@ -287,9 +287,83 @@ public sealed class StandaloneHostTests
     }
 
     [Fact]
+    public void Lifetime_IdleLock_AndUnlockT_LockTheSecret_ZeroItsLeases_AndStatusShowsWhen()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-ttl-").FullName;
+        string socket = Path.Combine(dir, "agent.sock");
+        try
+        {
+            using ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--socket", socket, "--lifetime", "4s", "--idle-lock", "1h"]);
+            serve.StandardInput.Write("short-lived secret\n");
+            serve.StandardInput.Close();
+            serve.WaitForLine("ACTORVAULT_PID=");
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            (int code, string stdout, _) = ServedHost.Run(["status", "--socket", socket]);
+            Assert.Equal(0, code);
+            Assert.Contains("password (unlocked, locks in 0m ", stdout, StringComparison.Ordinal);
+            (code, stdout, _) = ServedHost.Run(["status", "--json", "--socket", socket]);
+            using (JsonDocument status = JsonDocument.Parse(stdout))
+            {
+                long at = status.RootElement.GetProperty("secrets")[0].GetProperty("locksAtMs").GetInt64();
+                Assert.InRange(DateTimeOffset.FromUnixTimeMilliseconds(at) - DateTimeOffset.UtcNow, TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(5));
+            }
+
+            // Leasing does not extend an absolute lifetime.
+            Assert.Equal(0, ServedHost.Run(["exec", "--socket", socket, "--", "true"]).Code);
+            serve.WaitForError("secret 'password' locked: its lifetime of 4 s ended");
+            Assert.True(started.Elapsed >= TimeSpan.FromSeconds(3), $"locked after {started.Elapsed}, before its lifetime");
+            (code, _, string stderr) = ServedHost.Run(["exec", "--socket", socket, "--", "true"]);
+            Assert.Equal(125, code);
+            Assert.Contains("locked", stderr, StringComparison.Ordinal);
+
+            // unlock -t: this secret's own lifetime.
+            (code, _, stderr) = ServedHost.Run(["unlock", "-t", "2", "--secret", "short", "--password-stdin", "--socket", socket], "two seconds\n");
+            Assert.True(code == 0, stderr);
+            serve.WaitForError("secret 'short' locked: its lifetime of 2 s ended");
+            Assert.Equal(125, ServedHost.Run(["exec", "--secret", "short", "--socket", socket, "--", "true"]).Code);
+            Assert.Equal(0, ServedHost.Run(["stop", "--socket", socket]).Code);
+            Assert.Equal(0, serve.WaitForExit());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void IdleLock_LocksASecretNobodyLeased_AndEachLeaseRestartsIt()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-idle-").FullName;
+        string socket = Path.Combine(dir, "agent.sock");
+        try
+        {
+            using ChildProcess serve = ChildProcess.Start(Executable, ["serve", "--password-stdin", "--socket", socket, "--idle-lock", "3s"]);
+            serve.StandardInput.Write("idle secret\n");
+            serve.StandardInput.Close();
+            serve.WaitForLine("ACTORVAULT_PID=");
+            var sinceLastUse = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 0; i < 3; i++)
+            {
+                Assert.Equal(0, ServedHost.Run(["exec", "--socket", socket, "--", "true"]).Code);
+                sinceLastUse.Restart();
+            }
+
+            serve.WaitForError("secret 'password' locked: idle for 3 s");
+            Assert.True(sinceLastUse.Elapsed >= TimeSpan.FromSeconds(2.5), $"locked {sinceLastUse.Elapsed} after the last lease, before the idle time");
+            Assert.Equal(125, ServedHost.Run(["exec", "--socket", socket, "--", "true"]).Code);
+            Assert.Equal(0, ServedHost.Run(["stop", "--socket", socket]).Code);
+            Assert.Equal(0, serve.WaitForExit());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void BadArguments_AreOneLineAndExit2()
     {
-        foreach (string[] args in new[] { new[] { "exec" }, ["exec", "--fd", "-1", "--", "cat"], ["exec", "--ttl", "30", "--", "cat"], ["serve", "--password-fd", "1"], ["unlock", "--password-stdin", "--password-file", "x"], ["lock", "--secret", "bad name!"], ["frobnicate"] })
+        foreach (string[] args in new[] { new[] { "exec" }, ["exec", "--fd", "-1", "--", "cat"], ["exec", "--ttl", "30", "--", "cat"], ["serve", "--lifetime", "0"], ["serve", "--idle-lock", "9999d"], ["unlock", "-t", "10x"], ["serve", "--password-fd", "1"], ["unlock", "--password-stdin", "--password-file", "x"], ["lock", "--secret", "bad name!"], ["frobnicate"] })
         {
             (int code, string stdout, string stderr) = ServedHost.Run(args);
             Assert.Equal(2, code);

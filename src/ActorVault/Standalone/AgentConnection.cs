@@ -162,14 +162,23 @@ internal sealed class AgentConnection : ReceiveActor
                     string name = Name(request);
                     SecretBuffer secret = frame.TakeSecret() ?? throw new SecretInputException(SecretInputError.Empty, "The secret to unlock with is empty.");
                     int length = secret.Length;
+                    TimeSpan? lifetime = request.TtlMs is long ms ? TimeSpan.FromMilliseconds(ms) : null;
+                    if (lifetime is { } l && (l < TimeSpan.FromSeconds(1) || l > TimeSpan.FromDays(365)))
+                    {
+                        secret.Dispose();
+                        throw new AgentRequestException(AgentError.BadRequest, "A secret's lifetime is 1 s to 365 days.");
+                    }
+
                     await _host.Vault.SetSecretAsync(name, secret).ConfigureAwait(false);
-                    _host.Event($"secret '{name}' set by client pid {_pid} ({length} bytes)");
+                    _host.Lifetimes.Tell(new SecretLifetimes.Set(name, lifetime));
+                    _host.Event($"secret '{name}' set by client pid {_pid} ({length} bytes{(lifetime is null ? string.Empty : $", lifetime {lifetime.Value.TotalSeconds:0} s")})");
                     Reply(request, new AgentHeader(AgentKind.Ok, request.RequestId) { Name = name, Length = length });
                     break;
                 case AgentKind.Lock:
                     string locked = Name(request);
                     bool existed = await _host.Vault.LockSecretAsync(locked).ConfigureAwait(false);
                     _host.Agent.Tell(new RevokeClientLeases(locked, $"secret '{locked}' locked by client pid {_pid}"));
+                    _host.Lifetimes.Tell(new SecretLifetimes.Dropped(locked));
                     _host.Event(existed ? $"secret '{locked}' locked by client pid {_pid}" : $"client pid {_pid} locked '{locked}', which was not set");
                     Reply(request, new AgentHeader(AgentKind.Ok, request.RequestId) { Name = locked, Existed = existed });
                     break;
@@ -206,6 +215,7 @@ internal sealed class AgentConnection : ReceiveActor
             },
             new LeaseOptions { Ttl = WriteLease }).ConfigureAwait(false);
         _host.Granted();
+        _host.Lifetimes.Tell(new SecretLifetimes.Used(name));
         _host.Audit($"lease {id} of '{name}' to client pid {_pid} for {ttl.TotalMilliseconds:0} ms; the host's copy is zeroed");
         // Forgotten at its deadline (the client zeroes it then, whatever it is doing).
         _ = Task.Delay(ttl).ContinueWith(_ => _leases.TryRemove(id, out ClientLease? _), TaskScheduler.Default);
@@ -232,6 +242,7 @@ internal sealed class AgentConnection : ReceiveActor
                 new LeaseOptions { Ttl = WriteLease }).ConfigureAwait(false);
             AgentPipes.Close(ref fd);
             _host.Granted();
+            _host.Lifetimes.Tell(new SecretLifetimes.Used(name));
             string command = string.IsNullOrEmpty(request.Message) ? "a command" : $"'{LogSafe(request.Message)}'";
             _host.Event($"client pid {_pid} exec {command}: {length} bytes of '{name}' written to its pipe; the host's copy is zeroed");
             Reply(request, new AgentHeader(AgentKind.Ok, request.RequestId) { Name = name, Length = length });

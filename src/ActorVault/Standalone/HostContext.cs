@@ -61,6 +61,12 @@ internal sealed class HostContext
 
     public IActorRef Agent { get; set; } = ActorRefs.Nobody;
 
+    /// <summary>The owner of lifetimes and idle locks (<see cref="SecretLifetimes"/>).</summary>
+    public IActorRef Lifetimes { get; set; } = ActorRefs.Nobody;
+
+    /// <summary>When each secret with a lifetime or an idle lock will be locked.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> LockTimes { get; } = new(StringComparer.Ordinal);
+
     public int Connections { get; set; }
 
     public long Granted() => Interlocked.Increment(ref _granted);
@@ -108,6 +114,7 @@ internal sealed class HostContext
             Field("secure-heap-size", status.SecureHeapSizeBytes),
             Field("key-bits", status.KeyBits),
             new("socket", SocketPath),
+            new("locks", string.Join(',', LockTimes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key}@{p.Value.ToUnixTimeMilliseconds()}")))),
         ]);
     }
 

@@ -22,6 +22,12 @@ internal sealed record StandaloneHostOptions(string SocketPath, string SecretNam
 
     /// <summary>Akka, vault and per-lease audit lines too.</summary>
     public bool Verbose { get; init; }
+
+    /// <summary>Lock every secret this long after it is set (<c>--lifetime</c>).</summary>
+    public TimeSpan? Lifetime { get; init; }
+
+    /// <summary>Lock a secret when it has not been leased for this long (<c>--idle-lock</c>).</summary>
+    public TimeSpan? IdleLock { get; init; }
 }
 
 /// <summary>
@@ -100,6 +106,12 @@ internal sealed class StandaloneHost
         var context = new HostContext(Vault, settings, Options.SecretName, SocketPath, RequestStop, Events, Options.Verbose ? Events : null);
         IActorRef agent = Vault.LinkSystem.ActorOf(HostAgent.Props(context), HostAgent.Name);
         context.Agent = agent;
+        context.Lifetimes = Vault.LinkSystem.ActorOf(SecretLifetimes.Props(context, Options.Lifetime, Options.IdleLock), "secret-lifetimes");
+        if (Vault.State == VaultState.Unlocked)
+        {
+            // The secret serve read before it published: its lifetime starts now.
+            context.Lifetimes.Tell(new SecretLifetimes.Set(Options.SecretName, null));
+        }
         try
         {
             _listener = AgentListener.Start(SocketPath, Options.AllowRoot, (socket, pid, uid) => agent.Tell(new HostAgent.Accepted(socket, pid, uid)), context.Refusal);
