@@ -67,21 +67,38 @@ internal static class Cli
         var socket = new Option<string?>("--socket") { Description = "Where to listen (default: $XDG_RUNTIME_DIR/actorvault/agent.sock, else /tmp/actorvault-UID/agent.sock); the directory must be this user's and 0700." };
         var noUnlock = new Option<bool>("--no-unlock") { Description = "Start locked; set the secret later with 'actorvault unlock'." };
         var rsaBits = new Option<int?>("--rsa-bits") { Description = "RSA key size of the vault's keystore: 2048, 3072 or 4096." };
+        rsaBits.Validators.Add(r =>
+        {
+            if (ValueOrDefault<int?>(r) is int bits && bits is not (2048 or 3072 or 4096))
+            {
+                r.AddError($"--rsa-bits must be 2048, 3072 or 4096, not {bits}");
+            }
+        });
         var allowRoot = new Option<bool>("--allow-root") { Description = "Serve root's connections too (by default only this user's)." };
         var verbose = new Option<bool>("--verbose") { Description = "Also print Akka, vault and per-lease audit lines." };
         Option<TimeSpan?> lifetime = DurationOption("--lifetime", "Lock each secret this long after it is set (like ssh-add -t): N seconds, or 30s, 15m, 8h, 2d.");
         Option<TimeSpan?> idleLock = DurationOption("--idle-lock", "Lock a secret that has not been leased for this long: N seconds, or 30s, 15m, 8h, 2d.");
+        var daemon = new Option<bool>("--daemon") { Description = "Detach once serving (like ssh-agent): prints the exports and returns, so eval \"$(actorvault serve --daemon)\" sets them; the host runs on without a terminal." };
+        var detach = new Option<bool>("--detach") { Hidden = true };
         var commandLine = new Argument<string[]>("command") { Description = "CMD ARGS… (after --): run CMD with ACTORVAULT_SOCK set, and stop when it exits, with its exit code.", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("serve", "Runs the standalone host: starts the vault child, reads the secret, and serves this user's clients on a Unix socket (0600, in a 0700 directory). Prints shell exports of ACTORVAULT_SOCK and ACTORVAULT_PID on stdout. Runs until a signal, 'actorvault stop', or CMD's exit.")
         {
-            secret, socket, noUnlock, rsaBits, allowRoot, verbose, lifetime, idleLock, commandLine,
+            secret, socket, noUnlock, rsaBits, allowRoot, verbose, lifetime, idleLock, daemon, detach, commandLine,
         };
         source.AddTo(command);
-        command.SetAction((parse, ct) => ServeCommand.RunAsync(
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(daemon) && r.GetValue(commandLine) is { Length: > 0 })
+            {
+                r.AddError("give --daemon or a CMD after --, not both");
+            }
+        });
+        command.SetAction((parse, ct) => parse.GetValue(daemon) ? ServeCommand.StartDaemonAsync(ct) : ServeCommand.RunAsync(
             new ServeRequest(parse.GetValue(socket), parse.GetValue(secret)!, parse.GetValue(noUnlock) ? null : source.From(parse), parse.GetValue(rsaBits), parse.GetValue(allowRoot), parse.GetValue(verbose), parse.GetValue(commandLine) ?? [])
             {
                 Lifetime = parse.GetValue(lifetime),
                 IdleLock = parse.GetValue(idleLock),
+                Detach = parse.GetValue(detach),
             },
             ct));
         return command;

@@ -12,6 +12,9 @@ internal sealed record ServeRequest(string? Socket, string SecretName, SecretInp
     public TimeSpan? Lifetime { get; init; }
 
     public TimeSpan? IdleLock { get; init; }
+
+    /// <summary>The daemon's own process (started by <c>--daemon</c>): detach once the exports are out.</summary>
+    public bool Detach { get; init; }
 }
 
 /// <summary><c>actorvault serve</c>: the standalone host.</summary>
@@ -55,7 +58,11 @@ internal static class ServeCommand
             Console.Out.WriteLine($"{Agent.AgentProtocol.SocketVariable}={socket}; export {Agent.AgentProtocol.SocketVariable};");
             Console.Out.WriteLine($"{Agent.AgentProtocol.PidVariable}={Environment.ProcessId}; export {Agent.AgentProtocol.PidVariable};");
             Console.Out.Flush();
-            Console.Error.WriteLine($"actorvault: host {Environment.ProcessId} serving '{request.SecretName}' ({host.Vault.State.ToString().ToLowerInvariant()}) on {socket} after {clock.ElapsedMilliseconds} ms. Stop with 'actorvault stop' or Ctrl-C.");
+            Console.Error.WriteLine($"actorvault: host {Environment.ProcessId} serving '{request.SecretName}' ({host.Vault.State.ToString().ToLowerInvariant()}) on {socket} after {clock.ElapsedMilliseconds} ms. Stop with 'actorvault stop'{(request.Detach ? string.Empty : " or Ctrl-C")}.");
+            if (request.Detach && Memory.Processes.ProcessDetach.Detach() is { } problem)
+            {
+                Console.Error.WriteLine($"actorvault: warning: could not detach: {problem}");
+            }
         }
         catch
         {
@@ -69,6 +76,60 @@ internal static class ServeCommand
         }
 
         return await RunCommandAsync(host, socket, request.Command);
+    }
+
+    /// <summary>
+    /// <c>serve --daemon</c>: starts this command again with <c>--detach</c> (stdin shared, so the vault can
+    /// prompt on the terminal; stdout and stderr through pipes of this process, relayed), prints its two
+    /// export lines, and returns 0 once it serves — or its exit code when it fails first. The daemon
+    /// holds nothing of this process's or the caller's descriptors then (its .NET console writers go to
+    /// our pipes, whose reader is gone: .NET drops writes to a closed pipe), so
+    /// <c>eval "$(actorvault serve --daemon)"</c> and <c>ssh host 'eval …'</c> return.
+    /// </summary>
+    public static async Task<int> StartDaemonAsync(CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? throw new InvalidOperationException("The actorvault executable's path is unknown."))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string argument in Environment.GetCommandLineArgs()[1..])
+        {
+            start.ArgumentList.Add(argument == "--daemon" ? "--detach" : argument);
+        }
+
+        using Process daemon = Process.Start(start) ?? throw new IOException("The daemon did not start.");
+        Task relay = Task.Run(async () =>
+        {
+            char[] buffer = new char[512];
+            int n;
+            while ((n = await daemon.StandardError.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                Console.Error.Write(buffer, 0, n);
+            }
+        }, cancellationToken);
+        int exports = 0;
+        while (exports < 2 && await daemon.StandardOutput.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (line.StartsWith($"{Agent.AgentProtocol.SocketVariable}=", StringComparison.Ordinal) || line.StartsWith($"{Agent.AgentProtocol.PidVariable}=", StringComparison.Ordinal))
+            {
+                Console.Out.WriteLine(line);
+                exports++;
+            }
+        }
+
+        if (exports == 2)
+        {
+            Console.Out.WriteLine($"echo actorvault host pid {daemon.Id};");
+            // Its ready line follows the exports; give it a moment, not a wait on the daemon's life.
+            await Task.WhenAny(relay, Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken));
+            return 0;
+        }
+
+        await daemon.WaitForExitAsync(cancellationToken);
+        await relay;
+        return daemon.ExitCode == 0 ? Cli.Failure : daemon.ExitCode;
     }
 
     /// <summary><c>serve -- CMD</c>: CMD runs with the socket in its environment; the host stops when CMD exits, with CMD's exit code.</summary>

@@ -361,9 +361,58 @@ public sealed class StandaloneHostTests
     }
 
     [Fact]
+    public void ServeDaemon_EvalSetsTheExports_ReturnsAtOnce_AndTheHostRunsDetached()
+    {
+        string dir = Directory.CreateTempSubdirectory("actorvault-daemon-").FullName;
+        string socket = Path.Combine(dir, "agent.sock");
+        int daemonPid = 0;
+        try
+        {
+            // The shell returns only if the daemon holds none of its pipes; then it uses the exports.
+            using ChildProcess shell = ChildProcess.Start("/bin/sh", ["-c", "eval \"$(\"$0\" serve --daemon --password-stdin --socket \"$1\")\" && echo \"daemon=$ACTORVAULT_PID\" && \"$0\" exec -- sha256sum", Executable, socket]);
+            shell.StandardInput.Write("daemon secret\n");
+            shell.StandardInput.Close();
+            Assert.True(shell.WaitForExit() == 0, shell.StandardError);
+            string daemonLine = shell.Lines.Single(l => l.StartsWith("daemon=", StringComparison.Ordinal));
+            daemonPid = int.Parse(daemonLine["daemon=".Length..], CultureInfo.InvariantCulture);
+            Assert.Contains(shell.Lines, l => l.StartsWith(Sha256("daemon secret"), StringComparison.Ordinal));
+            Assert.True(ProcessExit.IsRunning(daemonPid), "the daemon is gone with its starter");
+
+            // Its own session (no controlling terminal), its standard descriptors on /dev/null.
+            string stat = File.ReadAllText($"/proc/{daemonPid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            Assert.Equal(daemonPid.ToString(CultureInfo.InvariantCulture), fields[3]); // session id
+            Assert.Equal("0", fields[4]); // tty_nr
+            foreach (int fd in (int[])[0, 1, 2])
+            {
+                Assert.Equal("/dev/null", new FileInfo($"/proc/{daemonPid}/fd/{fd}").LinkTarget);
+            }
+
+            Assert.Equal(0, ServedHost.Run(["stop", "--socket", socket]).Code);
+            Assert.NotNull(ProcessExit.Wait(daemonPid, TimeSpan.FromSeconds(60)));
+            Assert.False(File.Exists(socket));
+
+            // A daemon that fails before it serves: its error and exit code reach the caller.
+            (int code, string stdout, string stderr) = ServedHost.Run(["serve", "--daemon", "--password-stdin", "--socket", Path.Combine(dir, "x", "y", "agent.sock")], string.Empty);
+            Assert.NotEqual(0, code);
+            Assert.Equal(string.Empty, stdout);
+            Assert.StartsWith("actorvault: ", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (daemonPid > 0 && ProcessExit.IsRunning(daemonPid))
+            {
+                ProcessExit.Signal(daemonPid, 9);
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void BadArguments_AreOneLineAndExit2()
     {
-        foreach (string[] args in new[] { new[] { "exec" }, ["exec", "--fd", "-1", "--", "cat"], ["exec", "--ttl", "30", "--", "cat"], ["serve", "--lifetime", "0"], ["serve", "--idle-lock", "9999d"], ["unlock", "-t", "10x"], ["serve", "--password-fd", "1"], ["unlock", "--password-stdin", "--password-file", "x"], ["lock", "--secret", "bad name!"], ["frobnicate"] })
+        foreach (string[] args in new[] { new[] { "exec" }, ["exec", "--fd", "-1", "--", "cat"], ["exec", "--ttl", "30", "--", "cat"], ["serve", "--lifetime", "0"], ["serve", "--idle-lock", "9999d"], ["unlock", "-t", "10x"], ["serve", "--rsa-bits", "1000"], ["serve", "--daemon", "--", "true"], ["serve", "--password-fd", "1"], ["unlock", "--password-stdin", "--password-file", "x"], ["lock", "--secret", "bad name!"], ["frobnicate"] })
         {
             (int code, string stdout, string stderr) = ServedHost.Run(args);
             Assert.Equal(2, code);

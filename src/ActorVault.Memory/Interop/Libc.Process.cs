@@ -56,6 +56,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int execve(byte* path, byte** argv, byte** envp);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int setsid();
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int dup2(int fd, int newFd);
+
     [LibraryImport(Lib, EntryPoint = "_exit")]
     internal static partial void _exit(int status);
 }

@@ -203,3 +203,34 @@ public static class ProcessExit
         }
     }
 }
+
+/// <summary>Detaches a daemon from its terminal and its starter, as <c>ssh-agent</c> does.</summary>
+public static class ProcessDetach
+{
+    /// <summary>
+    /// Starts a new session (no controlling terminal, no SIGHUP when the terminal closes) and points
+    /// descriptors 0, 1 and 2 at <c>/dev/null</c>, so the starter's pipes see end of input. Returns the
+    /// problem, or null.
+    /// </summary>
+    public static string? Detach()
+    {
+        if (Libc.setsid() < 0)
+        {
+            return $"setsid failed: {Libc.Describe(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}";
+        }
+
+        int devNull = Libc.open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        if (devNull < 0)
+        {
+            return $"/dev/null: {Libc.Describe(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}";
+        }
+
+        for (int fd = 0; fd <= 2; fd++)
+        {
+            _ = Libc.dup2(devNull, fd);
+        }
+
+        _ = Libc.close(devNull);
+        return null;
+    }
+}
