@@ -13,6 +13,8 @@ HOSTPID=""
 AGENTPID=""
 cleanup() {
   [ -n "$HOSTPID" ] && kill "$HOSTPID" 2>/dev/null || true
+  # gpg-connect-agent started a gpg-agent for this private GNUPGHOME: end that one only.
+  [ "${HAVE_GPG:-0}" = 1 ] && GNUPGHOME="$TMP/gnupg" gpgconf --kill gpg-agent 2>/dev/null || true
   [ -n "$AGENTPID" ] && kill "$AGENTPID" 2>/dev/null || true
   rm -rf "$TMP"
 }

@@ -64,8 +64,8 @@ internal static class DemoCommand
         await vault.WithDecryptedPasswordAsync(lease =>
         {
             Row("lease.ToString()", lease.ToString());
-            Row("System.Text.Json", Refusal(() => System.Text.Json.JsonSerializer.Serialize(lease)));
-            Row("Newtonsoft.Json", Refusal(() => Newtonsoft.Json.JsonConvert.SerializeObject(lease)));
+            Row("System.Text.Json", Refusal(() => ReflectionJson(lease)));
+            Row("Newtonsoft.Json", Refusal(() => NewtonsoftJson(lease)));
             return ValueTask.FromResult(0);
         });
         using (SecretBuffer probe = SecretMemory.Allocate(8))
@@ -137,6 +137,16 @@ internal static class DemoCommand
         Row("lease median / p99", $"{lease[Leases / 2]:F0} µs / {lease[Leases * 99 / 100]:F0} µs (acquire, open into secret memory, callback, zero, release)");
         Row("plain ask median", $"{ask[Leases / 2]:F0} µs (the floor: one round trip to the vault)");
     }
+
+    /// <summary>What an application's careless reflection-based serialization would do: the lease's converter refuses it.</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The demo shows the refusal of reflection-based serialization on purpose; SecretLease and its converter are kept (ActorVault is rooted in the native build).")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "As above; the native build enables reflection-based System.Text.Json for this row.")]
+    private static string ReflectionJson(SecretLease lease) => System.Text.Json.JsonSerializer.Serialize(lease);
+
+    /// <summary>As <see cref="ReflectionJson"/>, with Newtonsoft.Json (Akka's own dependency).</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The demo shows the refusal on purpose; Newtonsoft.Json is rooted in the native build.")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "As above.")]
+    private static string NewtonsoftJson(SecretLease lease) => Newtonsoft.Json.JsonConvert.SerializeObject(lease);
 
     private static string Refusal(Action serialize)
     {

@@ -107,6 +107,7 @@ internal static class ProtocolTypes
             : assembly is "" or "mscorlib" or "System.Private.CoreLib";
     }
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The protocol types are this assembly's own, and the native build roots this assembly whole (TrimmerRootAssembly): none is removed.")]
     private static FrozenSet<Type> BuildAllowed()
     {
         var types = new HashSet<Type>
