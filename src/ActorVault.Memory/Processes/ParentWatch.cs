@@ -205,7 +205,7 @@ public static class ProcessExit
 }
 
 /// <summary>Detaches a daemon from its terminal and its starter, as <c>ssh-agent</c> does.</summary>
-public static class ProcessDetach
+internal static class ProcessDetach
 {
     /// <summary>
     /// Starts a new session (no controlling terminal, no SIGHUP when the terminal closes) and points
