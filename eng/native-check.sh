@@ -46,6 +46,14 @@ vault_native() {
   [ -n "$vault" ] && [ "$(readlink "/proc/$vault/exe")" = "$bin" ] && ! grep -q 'libcoreclr' "/proc/$vault/maps"
 }
 check "the vault child is the native binary (no CoreCLR mapped)" vault_native
+no_diagnostics() {
+  # NativeAOT has no diagnostic server: none for serve, its vault, or a CLI command while its CMD runs.
+  local vault
+  vault=$("$bin" status --json | sed -n 's/.*"vaultPid": *\([0-9]*\).*/\1/p')
+  for pid in "$host" "$vault"; do ! ls /tmp/dotnet-diagnostic-"$pid"-* >/dev/null 2>&1 || return 1; done
+  "$bin" exec -- sh -c 'cat >/dev/null; ! ls /tmp/dotnet-diagnostic-$PPID-* >/dev/null 2>&1'
+}
+check "no .NET diagnostic socket: serve, vault, exec" no_diagnostics
 digest() { [ "$("$bin" exec -- sha256sum | cut -d' ' -f1)" = "$expect" ]; }
 check "exec hands CMD the exact bytes" digest
 check "status" "$bin" status

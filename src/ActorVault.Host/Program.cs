@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Runtime.CompilerServices;
 using ActorVault.Memory.Readers;
 using ActorVault.Standalone;
 
@@ -13,9 +14,9 @@ internal static class Program
         // Every actorvault process — the vault, serve, each CLI command — runs hardened: no .NET
         // diagnostic port (only the environment before the runtime starts can close it, so re-exec
         // once), not dumpable, no core files; before anything secret exists.
-        // The client commands that never hold a secret (exec passes its pipe to the host, which writes
-        // the secret into it) skip the re-exec: it would double their start-up for nothing to protect.
-        if (!HoldsNoSecret(args) && ActorVault.Memory.ProcessHardening.ReexecWithoutDiagnostics(args) is { } failed)
+        // The native (NativeAOT) executable has no diagnostic server and no JIT to steer: nothing to
+        // close, and no re-exec to pay for on every CLI call.
+        if (RuntimeFeature.IsDynamicCodeSupported && ActorVault.Memory.ProcessHardening.ReexecWithoutDiagnostics(args) is { } failed)
         {
             Console.Error.WriteLine($"actorvault: warning: could not close the .NET diagnostic port ({failed}); a process of the same user could dump this one.");
         }
@@ -31,10 +32,6 @@ internal static class Program
             ? RunVault(args[1..])
             : await RunCommandAsync(args);
     }
-
-    /// <summary>exec, status, lock and stop only talk to the host; help and version print text.</summary>
-    private static bool HoldsNoSecret(string[] args) =>
-        args.Length == 0 || args[0] is "exec" or "status" or "lock" or "stop" or "--version" or "--help" or "-h" or "-?";
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static int RunVault(string[] args) => ActorVault.Vault.VaultHost.Run(args);
