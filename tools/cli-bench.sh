@@ -48,10 +48,11 @@ for _ in $(seq 1 "$RUNS"); do
   measure "actorvault status" "$AV" status
   [ $HAVE_GPG = 1 ] && measure "gpg-connect-agent /bye" gpg-connect-agent /bye
   measure "actorvault lock --secret none" "$AV" lock --secret none
+  measure "actorvault unlock --secret b" sh -c 'printf x | "$0" unlock --password-stdin --secret b' "$AV"
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk -v d="$1" '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/d}'; }
 printf '%-32s %10s %10s\n' command "median ms" "peak MiB"
-for name in "actorvault exec -- true" "actorvault status" "actorvault lock --secret none" "ssh-add -L" "gpg-connect-agent /bye"; do
+for name in "actorvault exec -- true" "actorvault status" "actorvault lock --secret none" "actorvault unlock --secret b" "ssh-add -L" "gpg-connect-agent /bye"; do
   [ -n "${times[$name]:-}" ] || continue
   printf '%-32s %10s %10s\n' "$name" "$(echo "${times[$name]}" | median 1000)" "$(echo "${mems[$name]}" | median 1024)"
 done
