@@ -120,6 +120,42 @@ public abstract class VaultSemanticsTests : IAsyncLifetime
         Assert.Equal(VaultError.BadRequest, e.Error);
     }
 
+    [Fact]
+    public async Task Deadline_IsHard_WithTheThreadPoolStarvedBySpinningSynchronousCallbacks()
+    {
+        // 16 synchronous callbacks spin on pool threads (default pool settings) until their bytes are
+        // zeroed: the deadline must not need a pool thread to zero them (it did: 6 of 16 never were).
+        const int Spinners = 16;
+        TimeSpan ttl = TimeSpan.FromMilliseconds(200);
+        await using IVault vault = await CreateAsync(maxConcurrentLeases: 32);
+        await vault.SetSecretAsync("main", Secret.ToArray().AsSpan());
+        var late = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Task[] leases = [.. Enumerable.Range(0, Spinners).Select(_ => Task.Run(() => vault.WithSecretAsync("main", lease =>
+        {
+            ReadOnlySpan<byte> bytes = lease.Bytes;
+            long granted = System.Diagnostics.Stopwatch.GetTimestamp() - (long)((DateTimeOffset.UtcNow - lease.GrantedAt).TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            DateTime giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (bytes.IndexOfAnyExcept((byte)0) >= 0 && DateTime.UtcNow < giveUp)
+            {
+                Thread.SpinWait(20);
+            }
+
+            TimeSpan zeroedAfter = System.Diagnostics.Stopwatch.GetElapsedTime(granted);
+            if (zeroedAfter > ttl + TimeSpan.FromMilliseconds(50))
+            {
+                late.Enqueue($"{zeroedAfter.TotalMilliseconds:0} ms");
+            }
+
+            return ValueTask.FromResult(0);
+        }, new LeaseOptions { Ttl = ttl })))];
+        foreach (Task lease in leases)
+        {
+            await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.WaitAsync(Generous));
+        }
+
+        Assert.True(late.IsEmpty, $"{late.Count} of {Spinners} leases zeroed later than deadline + 50 ms: {string.Join(", ", late)}");
+    }
+
     protected abstract Task<IVault> CreateAsync(int maxConcurrentLeases);
 }
 

@@ -32,7 +32,7 @@ internal static class LeaseRunner
         }
 
         SecretLease? lease = null;
-        Timer? deadline = null;
+        DeadlineState? deadlineState = null;
         long started = 0;
         string outcome = "returned";
         try
@@ -49,9 +49,10 @@ internal static class LeaseRunner
 
             VaultMetrics.LeaseGranted(name);
             started = System.Diagnostics.Stopwatch.GetTimestamp();
-            // The lease's own deadline: what the vault granted (a standalone host may cap the request).
-            TimeSpan granted = lease.Deadline - lease.GrantedAt;
-            deadline = new Timer(static state => ((DeadlineState)state!).Fire(), new DeadlineState(lease, hooks), granted, Timeout.InfiniteTimeSpan);
+            // The lease's own deadline (what the vault granted; a standalone host may cap the request), on
+            // the deadline thread, which needs no thread-pool thread to zero the bytes.
+            deadlineState = new DeadlineState(lease, hooks);
+            LeaseDeadlines.Arm(lease, deadlineState.Fire);
             // The caller's token ends the lease at once (bytes zeroed), like a revoke.
             using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((DeadlineState)state!).Cancel(), new DeadlineState(lease, hooks));
             T result;
@@ -83,13 +84,10 @@ internal static class LeaseRunner
         }
         finally
         {
-            if (deadline is not null)
-            {
-                await deadline.DisposeAsync().ConfigureAwait(false);
-            }
-
             if (lease is not null)
             {
+                // Expired at an access (the clock check) rather than by the deadline thread: audited here.
+                deadlineState?.AuditIfExpired();
                 bool endedEarly = !lease.IsLive;
                 LeaseEnd how = endedEarly ? lease.EndReason : LeaseEnd.Released;
                 lease.Close();
@@ -109,9 +107,13 @@ internal static class LeaseRunner
 
     private sealed class DeadlineState(SecretLease lease, LeaseHooks hooks)
     {
-        public void Fire()
+        private int _audited;
+
+        public void Fire(SecretLease _) => AuditIfExpired();
+
+        public void AuditIfExpired()
         {
-            if (lease.End(LeaseEnd.Expired, "deadline reached"))
+            if (!lease.IsLive && lease.EndReason == LeaseEnd.Expired && Interlocked.Exchange(ref _audited, 1) == 0)
             {
                 hooks.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
             }

@@ -30,6 +30,7 @@ public sealed class SecretLease
         Name = name;
         GrantedAt = grantedAt;
         Deadline = grantedAt + ttl;
+        DeadlineTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(ttl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         _buffer = buffer;
         _hold = buffer.Hold();
         Length = buffer.Length;
@@ -64,6 +65,13 @@ public sealed class SecretLease
     {
         get
         {
+            // Every access checks the clock itself: past the deadline the bytes are zeroed now, even
+            // if the deadline thread has not run yet.
+            if (System.Diagnostics.Stopwatch.GetTimestamp() >= DeadlineTimestamp)
+            {
+                Expire();
+            }
+
             ThrowIfEnded();
             try
             {
@@ -104,10 +112,28 @@ public sealed class SecretLease
 
     internal LeaseEnd EndReason => _end;
 
+    /// <summary>The deadline on the monotonic clock (a <see cref="System.Diagnostics.Stopwatch"/> timestamp): wall-clock changes do not move it.</summary>
+    internal long DeadlineTimestamp { get; }
+
+    /// <summary>Ends the lease as expired (bytes zeroed now); true for the first end only.</summary>
+    internal bool Expire() => End(LeaseEnd.Expired, "deadline reached");
+
     internal SecretBuffer Buffer => _buffer;
 
     /// <summary>Ends the lease: zeroes the bytes now and records why. True for the first call only.</summary>
     internal bool End(LeaseEnd end, string reason)
+    {
+        if (!EndQuietly(end, reason))
+        {
+            return false;
+        }
+
+        NotifyEnded();
+        return true;
+    }
+
+    /// <summary>Ends the lease and zeroes the bytes now, without running <see cref="Ended"/>'s callbacks yet (see <see cref="NotifyEnded"/>).</summary>
+    internal bool EndQuietly(LeaseEnd end, string reason)
     {
         if (Interlocked.CompareExchange(ref _state, 1, Live) != Live)
         {
@@ -117,6 +143,12 @@ public sealed class SecretLease
         _end = end;
         _endReason = reason;
         _buffer.Wipe($"lease {Id} of '{Name}' {end.ToString().ToLowerInvariant()}: {reason}");
+        return true;
+    }
+
+    /// <summary>Runs the callbacks registered on <see cref="Ended"/> (the user's code: it may be slow).</summary>
+    internal void NotifyEnded()
+    {
         try
         {
             _ended.Cancel();
@@ -125,8 +157,10 @@ public sealed class SecretLease
         {
             // A callback registered on Ended threw; the lease is ended regardless.
         }
-
-        return true;
+        catch (ObjectDisposedException)
+        {
+            // Closed already: nobody is listening.
+        }
     }
 
     /// <summary>Releases the memory once the callback is over (after <see cref="End"/>).</summary>

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+
+namespace ActorVault.Client;
+
+/// <summary>
+/// The hard deadline of every client-side lease, on one dedicated thread of its own: not a
+/// <see cref="Timer"/>, whose callbacks wait for a thread-pool thread — and a pool kept busy by
+/// synchronous callbacks (the very leases that are due) would let their bytes live past the deadline.
+/// The thread sleeps until the earliest deadline (or a new, earlier one), then ends every lease that is
+/// due; a lease that ends earlier is simply skipped. Together with the clock check on every access
+/// (<see cref="SecretLease.Bytes"/>), a deadline holds whatever the pool is doing.
+/// </summary>
+internal static class LeaseDeadlines
+{
+    private static readonly PriorityQueue<Entry, long> Due = new();
+    private static readonly object Gate = new();
+    private static Thread? _thread;
+
+    /// <summary>Ends <paramref name="lease"/> at its deadline (a Stopwatch timestamp) and, if that ended it, runs <paramref name="onExpired"/> on this thread.</summary>
+    public static void Arm(SecretLease lease, Action<SecretLease> onExpired)
+    {
+        lock (Gate)
+        {
+            Due.Enqueue(new Entry(lease, onExpired), lease.DeadlineTimestamp);
+            if (_thread is null)
+            {
+                _thread = new Thread(Run) { IsBackground = true, Name = "actorvault-lease-deadlines", Priority = ThreadPriority.AboveNormal };
+                _thread.Start();
+            }
+
+            // Wake the thread: the new deadline may be the earliest.
+            Monitor.PulseAll(Gate);
+        }
+    }
+
+    private static void Run()
+    {
+        var due = new List<Entry>();
+        while (true)
+        {
+            lock (Gate)
+            {
+                while (true)
+                {
+                    // Ended leases leave the queue lazily.
+                    while (Due.TryPeek(out Entry? head, out _) && !head.Lease.IsLive)
+                    {
+                        Due.Dequeue();
+                    }
+
+                    if (!Due.TryPeek(out _, out long first))
+                    {
+                        Monitor.Wait(Gate);
+                        continue;
+                    }
+
+                    long wait = (long)Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), first).TotalMilliseconds;
+                    if (wait <= 0)
+                    {
+                        break;
+                    }
+
+                    Monitor.Wait(Gate, (int)Math.Min(wait, int.MaxValue));
+                }
+
+                long now = Stopwatch.GetTimestamp();
+                while (Due.TryPeek(out Entry? entry, out long at) && at <= now)
+                {
+                    due.Add(Due.Dequeue());
+                }
+            }
+
+            // Every due lease's bytes first; then the callbacks on Ended and the audit, which run
+            // user code and may be slow.
+            foreach (Entry entry in due)
+            {
+                entry.Zeroed = entry.Lease.EndQuietly(LeaseEnd.Expired, "deadline reached");
+            }
+
+            foreach (Entry entry in due.Where(e => e.Zeroed))
+            {
+                try
+                {
+                    entry.Lease.NotifyEnded();
+                    entry.OnExpired(entry.Lease);
+                }
+#pragma warning disable CA1031 // an audit hook that throws must not stop the deadlines of every other lease
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                }
+            }
+
+            due.Clear();
+        }
+    }
+
+    private sealed record Entry(SecretLease Lease, Action<SecretLease> OnExpired)
+    {
+        public bool Zeroed { get; set; }
+    }
+}
