@@ -15,12 +15,31 @@ internal static class LeaseDeadlines
     private static readonly PriorityQueue<Entry, long> Due = new();
     private static readonly object Gate = new();
     private static Thread? _thread;
+    private static long _sleepingUntil = long.MaxValue;
+    private static int _purgeAt = 1024;
 
     /// <summary>Ends <paramref name="lease"/> at its deadline (a Stopwatch timestamp) and, if that ended it, runs <paramref name="onExpired"/> on this thread.</summary>
     public static void Arm(SecretLease lease, Action<SecretLease> onExpired)
     {
         lock (Gate)
         {
+            // Most leases end long before their deadline and leave the queue lazily: drop the ended
+            // ones now and then, so the queue stays about as large as the number of live leases.
+            if (Due.Count >= _purgeAt)
+            {
+                var live = new List<(Entry, long)>(Due.Count);
+                while (Due.TryDequeue(out Entry? entry, out long at))
+                {
+                    if (entry.Lease.IsLive)
+                    {
+                        live.Add((entry, at));
+                    }
+                }
+
+                Due.EnqueueRange(live);
+                _purgeAt = Math.Max(1024, 2 * Due.Count);
+            }
+
             Due.Enqueue(new Entry(lease, onExpired), lease.DeadlineTimestamp);
             if (_thread is null)
             {
@@ -28,8 +47,11 @@ internal static class LeaseDeadlines
                 _thread.Start();
             }
 
-            // Wake the thread: the new deadline may be the earliest.
-            Monitor.PulseAll(Gate);
+            // Wake the thread only when this deadline is earlier than the one it sleeps until.
+            if (lease.DeadlineTimestamp < _sleepingUntil)
+            {
+                Monitor.PulseAll(Gate);
+            }
         }
     }
 
@@ -50,17 +72,20 @@ internal static class LeaseDeadlines
 
                     if (!Due.TryPeek(out _, out long first))
                     {
+                        _sleepingUntil = long.MaxValue;
                         Monitor.Wait(Gate);
                         continue;
                     }
 
-                    long wait = (long)Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), first).TotalMilliseconds;
-                    if (wait <= 0)
+                    long wait = (long)Math.Ceiling(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), first).TotalMilliseconds);
+                    if (first <= Stopwatch.GetTimestamp())
                     {
+                        _sleepingUntil = long.MinValue;
                         break;
                     }
 
-                    Monitor.Wait(Gate, (int)Math.Min(wait, int.MaxValue));
+                    _sleepingUntil = first;
+                    Monitor.Wait(Gate, (int)Math.Clamp(wait, 1, int.MaxValue));
                 }
 
                 long now = Stopwatch.GetTimestamp();
