@@ -244,6 +244,21 @@ public sealed class VaultClientTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.GetStatusAsync());
     }
 
+    [Fact]
+    public async Task StopAsync_HonoursAGraceLongerThanAShutdownPhase_BeforeItKillsAVaultThatDoesNotExit()
+    {
+        VaultClient client = await VaultClient.StartAsync();
+        int pid = client.VaultPid;
+        // A vault that cannot exit by itself (stopped): only the end of the grace (SIGKILL) ends it.
+        ProcessExit.Signal(pid, 19);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await client.StopAsync(TimeSpan.FromSeconds(8));
+        TimeSpan took = clock.Elapsed;
+        Assert.NotNull(ProcessExit.Wait(pid, Generous));
+        // CoordinatedShutdown's phases give up after 5 s: a grace cut at that point kills the vault early.
+        Assert.True(took >= TimeSpan.FromSeconds(7.5), $"StopAsync(8 s) returned after {took}");
+    }
+
     [Theory]
     [InlineData("kill")]
     [InlineData("stop")]

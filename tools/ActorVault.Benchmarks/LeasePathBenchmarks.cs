@@ -37,7 +37,7 @@ public class LeasePathBenchmarks
         byte[] ciphertext = new byte[secret.Length];
         byte[] tag = new byte[Aead.TagSize];
         Aead.Encrypt(dataKey, nonce, secret, ciphertext, tag, KeystoreActor.StoredAad("main"));
-        _stored = new KeystoreActor.StoredSecret(dataKey, [], nonce, ciphertext, tag);
+        _stored = new KeystoreActor.StoredSecret(dataKey, nonce, ciphertext, tag);
 
         _rsa = RSA.Create(2048);
         _rsaWrapped = _rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA256);

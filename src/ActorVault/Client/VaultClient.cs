@@ -219,7 +219,7 @@ public sealed class VaultClient : IVault
 
     /// <summary>
     /// Makes a new RSA keypair in the vault's OpenSSL secure heap (seed parity: <c>generateSecureKeypair</c>);
-    /// stored secrets stay, their data keys re-wrapped. <paramref name="bits"/> 0 = the configured size.
+    /// stored secrets stay (their data keys do not depend on the RSA key). <paramref name="bits"/> 0 = the configured size.
     /// </summary>
     public async Task<SecureHeapUsage> GenerateSecureKeypairAsync(int bits = 0, CancellationToken cancellationToken = default)
     {
@@ -506,7 +506,11 @@ public sealed class VaultClient : IVault
         _stopGrace = grace ?? _settings.StopGrace;
         if (_ownsSystem)
         {
-            // One path for every stop: the link system's CoordinatedShutdown runs the tasks below.
+            // Leases and the vault first, here: a CoordinatedShutdown phase gives up after its own
+            // timeout (5 s), which would cut a longer grace short. Then the link system's
+            // CoordinatedShutdown runs the tasks below (by then quick) and everything else.
+            await StopLeasesAsync().ConfigureAwait(false);
+            await StopVaultAsync().ConfigureAwait(false);
             await CoordinatedShutdown.Get(_system).Run(ClientStopReason.Instance).ConfigureAwait(false);
             await _system.WhenTerminated.ConfigureAwait(false);
         }

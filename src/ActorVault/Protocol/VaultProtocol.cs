@@ -48,7 +48,7 @@ internal sealed record Ping(Guid RequestId, long Sequence) : IVaultRequest;
 
 internal sealed record GetVaultStatus(Guid RequestId) : IVaultRequest;
 
-/// <summary>Make a new RSA keypair in the secure heap; existing data keys are re-wrapped to it.</summary>
+/// <summary>Make a new RSA keypair in the secure heap; stored secrets stay (their data keys never depended on it).</summary>
 internal sealed record GenerateKeypair(Guid RequestId, int Bits) : IVaultRequest;
 
 internal sealed record GetSecureHeapReport(Guid RequestId) : IVaultRequest;

@@ -14,7 +14,8 @@ namespace ActorVault.Vault;
 /// <summary>
 /// Holds the vault's RSA keypair (made while the OpenSSL secure heap is initialized, so its private
 /// numbers live there) and every named secret, sealed: AES-256-GCM under a per-secret data key that
-/// stays in secret memory (and is also kept wrapped by the RSA key). Opening a secret for a session is
+/// stays in secret memory (nowhere else: an RSA-wrapped copy was kept once and never read, so it went).
+/// The RSA key seals what travels to the vault; it never touches a stored secret. Opening a secret for a session is
 /// one AES-GCM decrypt and one encrypt, no RSA operation. Any failure stops this actor; its PostStop
 /// zeroes every data key and frees the RSA key, and the guardian starts a fresh, empty keystore.
 /// </summary>
@@ -156,11 +157,6 @@ internal sealed class KeystoreActor : ReceiveActor
         RSA rsa = ready?.GetAwaiter().GetResult() ?? NewKeypair(bits);
         byte[] spki = rsa.ExportSubjectPublicKeyInfo();
 
-        foreach ((string name, StoredSecret stored) in _secrets)
-        {
-            _secrets[name] = stored with { WrappedDataKey = stored.DataKey.Use(rsa, static (key, r) => r.Encrypt(key, PublicKeySealing.Padding)) };
-        }
-
         _rsa?.Dispose();
         _rsa = rsa;
         _publicKey = spki;
@@ -231,13 +227,12 @@ internal sealed class KeystoreActor : ReceiveActor
                 (nonce, ciphertext, tag) = Aead.Seal(dataKey, secret.Bytes, StoredAad(name));
             }
 
-            byte[] wrapped = dataKey.Use(_rsa!, static (key, r) => r.Encrypt(key, PublicKeySealing.Padding));
             if (_secrets.Remove(name, out StoredSecret? previous))
             {
                 previous.DataKey.Dispose();
             }
 
-            _secrets[name] = new StoredSecret(dataKey, wrapped, nonce, ciphertext, tag);
+            _secrets[name] = new StoredSecret(dataKey, nonce, ciphertext, tag);
             _locked.Remove(name);
             _log.Info("Audit: secret {0} stored ({1} bytes, sealed).", SecretNames.Describe(name), plaintext.Length);
             return new SecretStored(requestId, name, plaintext.Length);
@@ -344,7 +339,7 @@ internal sealed class KeystoreActor : ReceiveActor
         new(requestId, VaultErrorCode.SecretNotFound, $"The vault holds no secret {SecretNames.Describe(name)} (never set, locked, or the vault restarted).", 0);
 
     /// <summary>A sealed secret: only <see cref="DataKey"/> is secret, and it lives in secret memory.</summary>
-    internal sealed record StoredSecret(SecretBuffer DataKey, byte[] WrappedDataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
+    internal sealed record StoredSecret(SecretBuffer DataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
 }
 
 /// <summary>The lease actor asks the keystore to open a secret for a lease it has recorded.</summary>
