@@ -281,6 +281,66 @@ public sealed class LeaseTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task EveryLeaseEnd_IsOneAuditEvent_WithItsName_TimeHeld_AndCause()
+    {
+        var events = new System.Collections.Concurrent.ConcurrentQueue<LeaseAuditEvent>();
+        var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var markerId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef listener = _client.LinkSystem.ActorOf(Props.Create(() => new AllAuditListener(events, e => markerId.Task.IsCompletedSuccessfully && e.LeaseId == markerId.Task.Result && e.Kind == LeaseAuditKind.Released, marker)));
+        _client.LinkSystem.EventStream.Subscribe(listener, typeof(LeaseAuditEvent));
+
+        Guid expired = Guid.Empty, revoked = Guid.Empty;
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => _client.WithSecretAsync("main", async lease =>
+        {
+            expired = lease.Id;
+            await WaitFor(lease.Ended);
+            return 0;
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(300) }));
+
+        var inside = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<int> held = _client.WithSecretAsync("main", async lease =>
+        {
+            inside.SetResult(lease.Id);
+            await WaitFor(lease.Ended);
+            return 0;
+        });
+        revoked = await inside.Task.WaitAsync(Generous);
+        Assert.True(await _client.RevokeLeaseAsync(revoked));
+        await Assert.ThrowsAsync<LeaseRevokedException>(() => held.WaitAsync(Generous));
+
+        // A last, ordinary lease: its Released event comes after the others' (each was published before its call returned).
+        _ = await _client.WithSecretAsync("main", lease =>
+        {
+            markerId.SetResult(lease.Id);
+            return ValueTask.FromResult(0);
+        });
+        await marker.Task.WaitAsync(Generous);
+
+        foreach ((Guid id, LeaseAuditKind kind, string cause) in new[] { (expired, LeaseAuditKind.Expired, "deadline"), (revoked, LeaseAuditKind.Revoked, "revoked by the application") })
+        {
+            LeaseAuditEvent[] ends = [.. events.Where(e => e.LeaseId == id && e.Kind is not (LeaseAuditKind.Granted or LeaseAuditKind.Refused))];
+            Assert.True(ends.Length == 1, $"{kind}: {ends.Length} end events: {string.Join(" | ", ends.Select(e => e.ToString()))}");
+            Assert.Equal(kind, ends[0].Kind);
+            Assert.Equal("main", ends[0].SecretName);
+            Assert.True(ends[0].Duration > TimeSpan.Zero, ends[0].ToString());
+            Assert.Contains(cause, ends[0].Reason, StringComparison.Ordinal);
+        }
+    }
+
+    private sealed class AllAuditListener : ReceiveActor
+    {
+        public AllAuditListener(System.Collections.Concurrent.ConcurrentQueue<LeaseAuditEvent> events, Func<LeaseAuditEvent, bool> last, TaskCompletionSource done) =>
+            Receive<LeaseAuditEvent>(e =>
+            {
+                events.Enqueue(e);
+                if (last(e))
+                {
+                    done.TrySetResult();
+                }
+            });
+    }
+
     /// <summary>Collects lease audit events from the link system's event stream until <paramref name="count"/> arrived.</summary>
     private Task<List<LeaseAuditEvent>> AuditProbe(int count = 1)
     {

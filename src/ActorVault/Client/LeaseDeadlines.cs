@@ -18,8 +18,8 @@ internal static class LeaseDeadlines
     private static long _sleepingUntil = long.MaxValue;
     private static int _purgeAt = 1024;
 
-    /// <summary>Ends <paramref name="lease"/> at its deadline (a Stopwatch timestamp) and, if that ended it, runs <paramref name="onExpired"/> on this thread.</summary>
-    public static void Arm(SecretLease lease, Action<SecretLease> onExpired)
+    /// <summary>Ends <paramref name="lease"/> at its deadline (a Stopwatch timestamp), unless it ended before.</summary>
+    public static void Arm(SecretLease lease)
     {
         lock (Gate)
         {
@@ -40,7 +40,7 @@ internal static class LeaseDeadlines
                 _purgeAt = Math.Max(1024, 2 * Due.Count);
             }
 
-            Due.Enqueue(new Entry(lease, onExpired), lease.DeadlineTimestamp);
+            Due.Enqueue(new Entry(lease), lease.DeadlineTimestamp);
             if (_thread is null)
             {
                 _thread = new Thread(Run) { IsBackground = true, Name = "actorvault-lease-deadlines", Priority = ThreadPriority.AboveNormal };
@@ -95,8 +95,8 @@ internal static class LeaseDeadlines
                 }
             }
 
-            // Every due lease's bytes first; then the callbacks on Ended and the audit, which run
-            // user code and may be slow.
+            // Every due lease's bytes first; then the callbacks on Ended, which run user code and may
+            // be slow. (The lease runner audits the end when the callback is over.)
             foreach (Entry entry in due)
             {
                 entry.Zeroed = entry.Lease.EndQuietly(LeaseEnd.Expired, "deadline reached");
@@ -104,23 +104,14 @@ internal static class LeaseDeadlines
 
             foreach (Entry entry in due.Where(e => e.Zeroed))
             {
-                try
-                {
-                    entry.Lease.NotifyEnded();
-                    entry.OnExpired(entry.Lease);
-                }
-#pragma warning disable CA1031 // an audit hook that throws must not stop the deadlines of every other lease
-                catch (Exception)
-#pragma warning restore CA1031
-                {
-                }
+                entry.Lease.NotifyEnded();
             }
 
             due.Clear();
         }
     }
 
-    private sealed record Entry(SecretLease Lease, Action<SecretLease> OnExpired)
+    private sealed record Entry(SecretLease Lease)
     {
         public bool Zeroed { get; set; }
     }

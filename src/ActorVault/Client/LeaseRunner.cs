@@ -32,7 +32,6 @@ internal static class LeaseRunner
         }
 
         SecretLease? lease = null;
-        DeadlineState? deadlineState = null;
         long started = 0;
         string outcome = "returned";
         try
@@ -51,10 +50,9 @@ internal static class LeaseRunner
             started = System.Diagnostics.Stopwatch.GetTimestamp();
             // The lease's own deadline (what the vault granted; a standalone host may cap the request), on
             // the deadline thread, which needs no thread-pool thread to zero the bytes.
-            deadlineState = new DeadlineState(lease, hooks);
-            LeaseDeadlines.Arm(lease, deadlineState.Fire);
+            LeaseDeadlines.Arm(lease);
             // The caller's token ends the lease at once (bytes zeroed), like a revoke.
-            using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((DeadlineState)state!).Cancel(), new DeadlineState(lease, hooks));
+            using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((SecretLease)state!).End(LeaseEnd.Cancelled, "the caller's cancellation token fired"), lease);
             T result;
             try
             {
@@ -86,45 +84,27 @@ internal static class LeaseRunner
         {
             if (lease is not null)
             {
-                // Expired at an access (the clock check) rather than by the deadline thread: audited here.
-                deadlineState?.AuditIfExpired();
                 bool endedEarly = !lease.IsLive;
                 LeaseEnd how = endedEarly ? lease.EndReason : LeaseEnd.Released;
+                string cause = endedEarly ? $"{lease.EndReasonText}; {outcome}" : outcome;
                 lease.Close();
                 tracker.Untrack(lease);
                 TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 hooks.Released(lease, held, outcome);
                 VaultMetrics.LeaseEnded(name, how, held);
-                if (!endedEarly)
-                {
-                    hooks.Audit(LeaseAuditKind.Released, lease.Id, name, held, outcome);
-                }
+                // The one audit event of this lease's end, whoever ended it (the callback, the deadline,
+                // a revoke, a lock, the vault's loss, the caller's token): name, time held, cause.
+                hooks.Audit(AuditKind(how), lease.Id, name, held, cause);
             }
 
             capacity.Release();
         }
     }
 
-    private sealed class DeadlineState(SecretLease lease, LeaseHooks hooks)
+    private static LeaseAuditKind AuditKind(LeaseEnd end) => end switch
     {
-        private int _audited;
-
-        public void Fire(SecretLease _) => AuditIfExpired();
-
-        public void AuditIfExpired()
-        {
-            if (!lease.IsLive && lease.EndReason == LeaseEnd.Expired && Interlocked.Exchange(ref _audited, 1) == 0)
-            {
-                hooks.Audit(LeaseAuditKind.Expired, lease.Id, lease.Name, lease.Deadline - lease.GrantedAt, "deadline reached; bytes zeroed while the callback ran");
-            }
-        }
-
-        public void Cancel()
-        {
-            if (lease.End(LeaseEnd.Cancelled, "the caller's cancellation token fired"))
-            {
-                hooks.Audit(LeaseAuditKind.Revoked, lease.Id, lease.Name, DateTimeOffset.UtcNow - lease.GrantedAt, "cancelled by the caller; bytes zeroed while the callback ran");
-            }
-        }
-    }
+        LeaseEnd.Released => LeaseAuditKind.Released,
+        LeaseEnd.Expired => LeaseAuditKind.Expired,
+        _ => LeaseAuditKind.Revoked,
+    };
 }

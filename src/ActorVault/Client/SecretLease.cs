@@ -112,6 +112,9 @@ public sealed class SecretLease
 
     internal LeaseEnd EndReason => _end;
 
+    /// <summary>Why the lease ended, in words (for the audit line).</summary>
+    internal string EndReasonText => _endReason;
+
     /// <summary>The deadline on the monotonic clock (a <see cref="System.Diagnostics.Stopwatch"/> timestamp): wall-clock changes do not move it.</summary>
     internal long DeadlineTimestamp { get; }
 

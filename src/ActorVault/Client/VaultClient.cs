@@ -438,13 +438,9 @@ public sealed class VaultClient : IVault
     /// <inheritdoc />
     public async Task<bool> RevokeLeaseAsync(Guid leaseId, CancellationToken cancellationToken = default)
     {
+        // Audited once, with its name and time held, when its callback is over (LeaseRunner).
         bool local = _tracker.End(leaseId, LeaseEnd.Revoked, "revoked by the application");
         LeasesRevoked revoked = await Send<LeasesRevoked>(new RevokeLeases(Guid.NewGuid(), leaseId, null), cancellationToken).ConfigureAwait(false);
-        if (local)
-        {
-            Audit(LeaseAuditKind.Revoked, leaseId, string.Empty, TimeSpan.Zero, "revoked by the application");
-        }
-
         return local || revoked.Count > 0;
     }
 

@@ -609,18 +609,11 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case KeystoreReset:
                 return;
             case LeaseRevoked revoked:
-                if (_tracker.End(revoked.LeaseId, LeaseEnd.Revoked, revoked.Reason))
-                {
-                    Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Revoked, revoked.LeaseId, string.Empty, TimeSpan.Zero, revoked.Reason));
-                }
-
+                // Audited once, with its name and time held, when its callback is over (LeaseRunner).
+                _ = _tracker.End(revoked.LeaseId, LeaseEnd.Revoked, revoked.Reason);
                 return;
             case LeaseExpired expired:
-                if (_tracker.End(expired.LeaseId, LeaseEnd.Expired, "the vault's deadline passed"))
-                {
-                    Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Expired, expired.LeaseId, string.Empty, TimeSpan.Zero, "the vault's deadline passed"));
-                }
-
+                _ = _tracker.End(expired.LeaseId, LeaseEnd.Expired, "the vault's deadline passed");
                 return;
             case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
                 Timers.Cancel(reply.RequestId);
