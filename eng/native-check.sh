@@ -46,12 +46,19 @@ vault_native() {
   [ -n "$vault" ] && [ "$(readlink "/proc/$vault/exe")" = "$bin" ] && ! grep -q 'libcoreclr' "/proc/$vault/maps"
 }
 check "the vault child is the native binary (no CoreCLR mapped)" vault_native
+# The socket a .NET process would listen on: dotnet-diagnostic-PID-KEY-socket, KEY its start time in
+# clock ticks (/proc/PID/stat field 22). The pid alone is not enough: killed processes leave socket
+# files behind, and pids are reused.
+diagnostic_socket() { echo "/tmp/dotnet-diagnostic-$1-$(sed -E 's/.*\) //' "/proc/$1/stat" | cut -d' ' -f20)-socket"; }
 no_diagnostics() {
   # NativeAOT has no diagnostic server: none for serve, its vault, or a CLI command while its CMD runs.
   local vault
   vault=$("$bin" status --json | sed -n 's/.*"vaultPid": *\([0-9]*\).*/\1/p')
-  for pid in "$host" "$vault"; do ! ls /tmp/dotnet-diagnostic-"$pid"-* >/dev/null 2>&1 || return 1; done
-  "$bin" exec -- sh -c 'cat >/dev/null; ! ls /tmp/dotnet-diagnostic-$PPID-* >/dev/null 2>&1'
+  for pid in "$host" "$vault"; do
+    [ ! -e "$(diagnostic_socket "$pid")" ] || { echo "pid $pid has $(diagnostic_socket "$pid")"; return 1; }
+  done
+  export -f diagnostic_socket
+  "$bin" exec -- bash -c 'cat >/dev/null; s=$(diagnostic_socket $PPID); [ ! -e "$s" ] || { echo "exec has $s"; exit 1; }'
 }
 check "no .NET diagnostic socket: serve, vault, exec" no_diagnostics
 digest() { [ "$("$bin" exec -- sha256sum | cut -d' ' -f1)" = "$expect" ]; }
