@@ -123,7 +123,14 @@ public sealed class LinkSocketTransportSpecs : IAsyncLifetime
             Assert.Equal(path, (await alive).MessageId);
         }
 
-        Assert.True(filtered, "without the filter, a Kill to a guardian should have terminated the vault's system");
+        if (!filtered)
+        {
+            // A guardian may still answer an Identify queued behind its Kill while the system goes down:
+            // the control waits for the termination itself (a TimeoutException if it never comes).
+            await vaultSystem.WhenTerminated.WaitAsync(Wait);
+            return;
+        }
+
         Assert.Equal("still here", await remote.Ask<string>("still here", Wait));
         Assert.Equal(before, await remote.Ask<string>("instance?", Wait));
         Assert.False(vaultSystem.WhenTerminated.IsCompleted);
