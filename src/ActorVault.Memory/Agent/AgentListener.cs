@@ -20,7 +20,7 @@ internal sealed unsafe class AgentListener : IDisposable
     private readonly Thread _acceptor;
     private int _disposed;
 
-    private AgentListener(string path, int listener, int lockFd, bool allowRoot, Action<AgentSocket, int, uint> accepted, Action<string> refused)
+    private AgentListener(string path, int listener, int lockFd, bool allowRoot, Action<AgentSocket, int> accepted, Action<string> refused)
     {
         SocketPath = path;
         _listener = listener;
@@ -33,8 +33,8 @@ internal sealed unsafe class AgentListener : IDisposable
 
     public string SocketPath { get; }
 
-    /// <summary>A checked connection: socket, peer pid, peer uid.</summary>
-    public Action<AgentSocket, int, uint> Accepted { get; }
+    /// <summary>A checked connection: socket and peer pid.</summary>
+    public Action<AgentSocket, int> Accepted { get; }
 
     /// <summary>A refused connection (another uid), already closed; rate-limited by the caller.</summary>
     public Action<string> Refused { get; }
@@ -43,7 +43,7 @@ internal sealed unsafe class AgentListener : IDisposable
     /// Takes the lock, replaces a stale socket, binds and listens. Throws <see cref="IOException"/>
     /// when another host holds the lock or the directory is not private.
     /// </summary>
-    public static AgentListener Start(string socketPath, bool allowRoot, Action<AgentSocket, int, uint> accepted, Action<string> refused)
+    public static AgentListener Start(string socketPath, bool allowRoot, Action<AgentSocket, int> accepted, Action<string> refused)
     {
         string directory = Path.GetDirectoryName(Path.GetFullPath(socketPath)) ?? "/";
         if (AgentPaths.DirectoryProblem(directory) is { } problem)
@@ -160,7 +160,7 @@ internal sealed unsafe class AgentListener : IDisposable
                 continue;
             }
 
-            Accepted(socket, pid, uid);
+            Accepted(socket, pid);
         }
     }
 }

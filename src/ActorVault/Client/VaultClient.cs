@@ -530,6 +530,8 @@ public sealed class VaultClient : IVault
     }
 
     private TimeSpan _stopGrace;
+    private readonly Lock _stopGate = new();
+    private Task? _stopVault;
 
     /// <summary>CoordinatedShutdown reason: <see cref="StopAsync"/> was called.</summary>
     private sealed class ClientStopReason : CoordinatedShutdown.Reason
@@ -621,7 +623,16 @@ public sealed class VaultClient : IVault
         return Task.CompletedTask;
     }
 
-    private async Task StopVaultAsync()
+    /// <summary>Stops the vault once: <see cref="StopAsync"/> does it before CoordinatedShutdown, whose task then finds it done.</summary>
+    private Task StopVaultAsync()
+    {
+        lock (_stopGate)
+        {
+            return _stopVault ??= StopVaultOnceAsync();
+        }
+    }
+
+    private async Task StopVaultOnceAsync()
     {
         if (_supervisorGone.Task.IsCompleted)
         {

@@ -58,10 +58,10 @@ internal sealed class SessionKeys : IDisposable
     }
 
     public static SessionKeys Derive(SecretBuffer bootstrap) =>
-        DeriveKeys(bootstrap, "A bootstrap secret", nameof(bootstrap), Salt, EnvelopeInfo, PayloadInfo, id: null);
+        DeriveKeys(bootstrap, "A bootstrap secret", nameof(bootstrap), Salt, EnvelopeInfo, PayloadInfo);
 
-    /// <summary>HKDF-SHA256 of <paramref name="ikm"/> into an envelope key and a payload key in secret memory; the session id too, unless given.</summary>
-    private static SessionKeys DeriveKeys(SecretBuffer ikm, string what, string parameter, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> envelopeInfo, ReadOnlySpan<byte> payloadInfo, SessionId? id)
+    /// <summary>HKDF-SHA256 of <paramref name="ikm"/> into an envelope key and a payload key in secret memory; and the session id.</summary>
+    private static SessionKeys DeriveKeys(SecretBuffer ikm, string what, string parameter, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> envelopeInfo, ReadOnlySpan<byte> payloadInfo)
     {
         ArgumentNullException.ThrowIfNull(ikm, parameter);
         if (ikm.Length != BootstrapSize)
@@ -78,16 +78,13 @@ internal sealed class SessionKeys : IDisposable
             using (SecretBuffer.Scope e = envelope.Open())
             using (SecretBuffer.Scope p = payload.Open())
             {
-                if (id is null)
-                {
-                    HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, derivedId, salt, IdInfo);
-                }
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, derivedId, salt, IdInfo);
 
                 HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, e.WritableBytes, salt, envelopeInfo);
                 HKDF.DeriveKey(HashAlgorithmName.SHA256, input.Bytes, p.WritableBytes, salt, payloadInfo);
             }
 
-            return new SessionKeys(id ?? SessionId.Read(derivedId), envelope, payload);
+            return new SessionKeys(SessionId.Read(derivedId), envelope, payload);
         }
         catch
         {

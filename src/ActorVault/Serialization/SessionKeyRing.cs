@@ -43,9 +43,6 @@ internal sealed class SessionKeyRing : IExtension
         }
     }
 
-    /// <summary>Adds a session unless one with its id exists (then the caller still owns <paramref name="keys"/>).</summary>
-    public bool TryAdd(SessionKeys keys) => _sessions.TryAdd(keys.Id, keys);
-
     public bool TryGet(SessionId id, out SessionKeys keys) => _sessions.TryGetValue(id, out keys!);
 
     /// <summary>Forgets a session and zeroes its keys.</summary>

@@ -26,17 +26,15 @@ internal sealed class AgentConnection : ReceiveActor
     private readonly HostContext _host;
     private readonly AgentSocket _socket;
     private readonly int _pid;
-    private readonly uint _uid;
     private readonly ConcurrentDictionary<Guid, ClientLease> _leases = new();
     private Thread? _reader;
     private int _inFlight;
 
-    public AgentConnection(HostContext host, AgentSocket socket, int pid, uint uid)
+    public AgentConnection(HostContext host, AgentSocket socket, int pid)
     {
         _host = host;
         _socket = socket;
         _pid = pid;
-        _uid = uid;
         Receive<AgentFrame>(OnFrame);
         Receive<RequestDone>(_ => _inFlight--);
         Receive<RevokeClientLeases>(Revoke);
@@ -51,8 +49,8 @@ internal sealed class AgentConnection : ReceiveActor
         });
     }
 
-    public static Props Props(HostContext host, AgentSocket socket, int pid, uint uid) =>
-        Akka.Actor.Props.Create(() => new AgentConnection(host, socket, pid, uid));
+    public static Props Props(HostContext host, AgentSocket socket, int pid) =>
+        Akka.Actor.Props.Create(() => new AgentConnection(host, socket, pid));
 
     protected override void PreStart()
     {

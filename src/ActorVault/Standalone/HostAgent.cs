@@ -78,12 +78,12 @@ internal sealed class HostAgent : ReceiveActor
             return;
         }
 
-        Context.Watch(Context.ActorOf(AgentConnection.Props(_host, accepted.Socket, accepted.Pid, accepted.Uid)));
+        Context.Watch(Context.ActorOf(AgentConnection.Props(_host, accepted.Socket, accepted.Pid)));
         _host.Connections = Context.GetChildren().Count();
     }
 
-    /// <summary>A connection the listener accepted and checked.</summary>
-    public sealed record Accepted(AgentSocket Socket, int Pid, uint Uid);
+    /// <summary>A connection the listener accepted and checked (its uid is this user's, or root when allowed).</summary>
+    public sealed record Accepted(AgentSocket Socket, int Pid);
 }
 
 /// <summary>Revoke the host's clients' leases of <c>Name</c> (all when null).</summary>

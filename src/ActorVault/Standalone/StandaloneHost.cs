@@ -60,7 +60,7 @@ internal sealed class StandaloneHost
     /// <summary>Completes with the exit code once the host stopped through <c>actorvault stop</c>.</summary>
     public Task<int> Stopped => _exit.Task;
 
-    private Action<string> Events => Options.Events ?? (line => Console.Error.WriteLine($"actorvault: {line}"));
+    private Action<string> Events => EventsOf(Options);
 
     /// <summary>Checks the socket's directory, starts the vault; the caller then sets the secret and calls <see cref="Publish"/>.</summary>
     public static async Task<StandaloneHost> StartAsync(StandaloneHostOptions options, CancellationToken cancellationToken = default)
@@ -72,7 +72,7 @@ internal sealed class StandaloneHost
             socketPath = AgentPaths.PrepareForServe(options.SocketPath, options.IsDefaultSocket, out string? replaced);
             if (replaced is not null)
             {
-                (options.Events ?? (line => Console.Error.WriteLine($"actorvault: {line}")))($"warning: {replaced}; serving on '{socketPath}' instead (clients need {AgentProtocol.SocketVariable})");
+                EventsOf(options)($"warning: {replaced}; serving on '{socketPath}' instead (clients need {AgentProtocol.SocketVariable})");
             }
         }
         catch (IOException e)
@@ -91,7 +91,7 @@ internal sealed class StandaloneHost
                 {
                     if (options.Verbose || IsWarning(line))
                     {
-                        (options.Events ?? (l => Console.Error.WriteLine($"actorvault: {l}")))($"[vault] {line}");
+                        EventsOf(options)($"[vault] {line}");
                     }
                 },
             },
@@ -114,7 +114,7 @@ internal sealed class StandaloneHost
         }
         try
         {
-            _listener = AgentListener.Start(SocketPath, Options.AllowRoot, (socket, pid, uid) => agent.Tell(new HostAgent.Accepted(socket, pid, uid)), context.Refusal);
+            _listener = AgentListener.Start(SocketPath, Options.AllowRoot, (socket, pid) => agent.Tell(new HostAgent.Accepted(socket, pid)), context.Refusal);
         }
         catch (IOException e)
         {
@@ -139,6 +139,10 @@ internal sealed class StandaloneHost
         await Vault.StopAsync().ConfigureAwait(false);
         _exit.TrySetResult(0);
     });
+
+    /// <summary>Where the host's one-line events go: <see cref="StandaloneHostOptions.Events"/>, else stderr.</summary>
+    private static Action<string> EventsOf(StandaloneHostOptions options) =>
+        options.Events ?? (line => Console.Error.WriteLine($"actorvault: {line}"));
 
     private static bool IsWarning(string line) =>
         line.Contains("[W]", StringComparison.Ordinal) || line.Contains("[E]", StringComparison.Ordinal)
