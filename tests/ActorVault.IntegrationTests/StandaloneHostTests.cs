@@ -76,7 +76,7 @@ public sealed class StandaloneHostTests
         Assert.DoesNotContain("   at ", host.Serve.StandardError, StringComparison.Ordinal);
         Assert.Contains("exec 'sha256sum'", host.Serve.StandardError, StringComparison.Ordinal);
         // stdout carries only what scripts parse: the two export lines, nothing after stop.
-        Assert.Equal(2, host.Serve.Lines.Count);
+        Assert.True(host.Serve.Lines.Count == 2, $"serve's stdout:\n{string.Join('\n', host.Serve.Lines)}");
     }
 
     [Fact]
