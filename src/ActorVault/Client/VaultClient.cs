@@ -502,12 +502,17 @@ public sealed class VaultClient : IVault
         _stopGrace = grace ?? _settings.StopGrace;
         if (_ownsSystem)
         {
-            // Leases and the vault first, here: a CoordinatedShutdown phase gives up after its own
-            // timeout (5 s), which would cut a longer grace short. Then the link system's
-            // CoordinatedShutdown runs the tasks below (by then quick) and everything else.
-            await StopLeasesAsync().ConfigureAwait(false);
-            await StopVaultAsync().ConfigureAwait(false);
-            await CoordinatedShutdown.Get(_system).Run(ClientStopReason.Instance).ConfigureAwait(false);
+            // One path for every stop: the link system's CoordinatedShutdown runs the tasks below. Its
+            // service-stop phase gives up after its own timeout, which would cut a longer grace short:
+            // then leases and the vault are stopped here first, and the phase finds them done.
+            CoordinatedShutdown shutdown = CoordinatedShutdown.Get(_system);
+            if (_stopGrace > shutdown.Timeout(CoordinatedShutdown.PhaseServiceStop))
+            {
+                await StopLeasesAsync().ConfigureAwait(false);
+                await StopVaultAsync().ConfigureAwait(false);
+            }
+
+            await shutdown.Run(ClientStopReason.Instance).ConfigureAwait(false);
             await _system.WhenTerminated.ConfigureAwait(false);
         }
         else
