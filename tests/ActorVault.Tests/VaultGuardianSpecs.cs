@@ -94,6 +94,30 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AFailureOfTheGuardian_RestartsIt_WithItsSessionAndClient_AndTheApplicationHearsOfTheEmptyKeystore()
+    {
+        Welcome welcome = Hello();
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(welcome, "zeroed"u8.ToArray(), PublicKeySealing.SetPurpose, "db")));
+        TestProbe errors = CreateTestProbe();
+        Sys.EventStream.Subscribe(errors.Ref, typeof(Akka.Event.Error));
+
+        _guardian.Tell(new InjectGuardianFault("spec"));
+
+        errors.FishForMessage<Akka.Event.Error>(e => e.Cause is InvalidOperationException { Message: var m } && m.Contains("fault injected", StringComparison.Ordinal), KeyTime);
+        VaultEnvelope notice = _app.FishForMessage<VaultEnvelope>(e => e.Body is KeystoreReset, KeyTime);
+        Assert.Equal(_keys.Id, notice.Session);
+        var reset = (KeystoreReset)notice.Body;
+
+        // No new Hello: the restarted guardian still serves the application that said Hello.
+        Guid id = Guid.NewGuid();
+        _guardian.Tell(new VaultEnvelope(_keys.Id, new Ping(id, 7)), _app.Ref);
+        Assert.Equal(id, Reply<Pong>(id).RequestId);
+        Assert.Empty(Ask<VaultStatusReply>(new GetVaultStatus(Guid.NewGuid())).Secrets);
+        Welcome fresh = welcome with { Keystore = reset.Keystore };
+        Assert.Equal(6, Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(fresh, "second"u8.ToArray(), PublicKeySealing.SetPurpose, "db"))).Length);
+    }
+
+    [Fact]
     public void SealedValue_ForAnotherNameOrPurposeOrAlteredOrStale_IsRejected()
     {
         Welcome welcome = Hello();

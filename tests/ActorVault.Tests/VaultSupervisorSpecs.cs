@@ -49,20 +49,20 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         BringUp(supervisor);
 
         supervisor.Tell(new Request(new LockSecret(Guid.NewGuid(), "a")), TestActor);
-        VaultEnvelope request = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is LockSecret, Wait);
+        VaultEnvelope request = _vault.FishForMessage<VaultEnvelope>(e => e.Body is LockSecret, Wait);
         var lockSecret = (LockSecret)request.Body;
         _vault.Reply(new VaultEnvelope(request.Session, new SecretLocked(lockSecret.RequestId, "a", false)));
         Assert.False(ExpectMsg<SecretLocked>(Wait).Existed);
 
         supervisor.Tell(new Request(new LockSecret(Guid.NewGuid(), "missing")), TestActor);
-        VaultEnvelope open = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is LockSecret, Wait);
+        VaultEnvelope open = _vault.FishForMessage<VaultEnvelope>(e => e.Body is LockSecret, Wait);
         _vault.Reply(new VaultEnvelope(open.Session, new RequestFailed(((LockSecret)open.Body).RequestId, VaultErrorCode.SecretNotFound, "no secret 'missing'", 0)));
         var failure = ExpectMsg<Status.Failure>(Wait);
         Assert.Equal(VaultError.SecretNotFound, Assert.IsType<VaultOperationException>(failure.Cause).Error);
 
         // A reply claiming another session is not believed.
         supervisor.Tell(new Request(new GetVaultStatus(Guid.NewGuid())), TestActor);
-        VaultEnvelope status = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is GetVaultStatus, Wait);
+        VaultEnvelope status = _vault.FishForMessage<VaultEnvelope>(e => e.Body is GetVaultStatus, Wait);
         _vault.Reply(new VaultEnvelope(new SessionId(9, 9), new VaultStatusReply(((GetVaultStatus)status.Body).RequestId, 1, null!, null!, [])));
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
@@ -75,7 +75,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         _events.FishForMessage(m => m is VaultStateChanged { State: VaultState.Locked }, Wait);
 
         supervisor.Tell(new Request(new ReadSecret(Guid.NewGuid(), "s", SecretSourceKind.File, "/f", -1, "", false, "", 64)), TestActor);
-        VaultEnvelope read = _vault.ExpectMsg<VaultEnvelope>(e => e.Body is ReadSecret, Wait);
+        VaultEnvelope read = _vault.FishForMessage<VaultEnvelope>(e => e.Body is ReadSecret, Wait);
         _vault.Reply(new VaultEnvelope(session, new SecretStored(((ReadSecret)read.Body).RequestId, "s", 3)));
         ExpectMsg<SecretStored>(Wait);
         Assert.Equal(VaultState.Unlocked, _events.FishForMessage<VaultStateChanged>(_ => true, Wait).State);
@@ -95,7 +95,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         _tracker.Track(leased);
 
         supervisor.Tell(new Request(new GetVaultStatus(Guid.NewGuid())), TestActor);
-        _vault.ExpectMsg<VaultEnvelope>(e => e.Body is GetVaultStatus, Wait);
+        _vault.FishForMessage<VaultEnvelope>(e => e.Body is GetVaultStatus, Wait);
         supervisor.Tell(new VaultProcessExited(first.Pid, 128 + 9));
 
         var failure = ExpectMsg<Status.Failure>(Wait);
@@ -217,6 +217,9 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         supervisor.Tell(new VaultProcessReady(process.Pid, _vaultAddress.Path.ToString()));
         VaultEnvelope hello = _vault.FishForMessage<VaultEnvelope>(e => e.Body is Hello, Wait);
         _vault.Reply(new VaultEnvelope(hello.Session, new Welcome(((Hello)hello.Body).RequestId, process.Pid, new KeystoreInfo(2048, [1, 2, 3], 1664, 32768, 0), new MemoryInfo("MemfdSecret", 4096, 0, true))));
+
+        // The run tells the supervisor; a process event sent before that would find it still starting.
+        AwaitCondition(() => supervisor.Ask<Snapshot>(GetSnapshot.Instance, Wait).Result is { State: VaultState.Locked or VaultState.Unlocked } s && s.VaultPid == process.Pid, Wait);
         return (process, hello.Session);
     }
 

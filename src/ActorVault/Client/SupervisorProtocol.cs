@@ -40,7 +40,35 @@ internal static class SupervisorProtocol
     /// <summary>The supervisor's view of the vault. <see cref="PublicKey"/> is the vault's RSA public key (SPKI).</summary>
     public sealed record Snapshot(VaultState State, int VaultPid, byte[] PublicKey, int Restarts, string Reason, SessionId? Session, string GuardianPath);
 
-    // ---- internal to the supervisor ----
+    /// <summary>
+    /// Fault injection (tests, in-process only: the type is internal and no serializer of the link
+    /// carries it): the supervisor, or with <paramref name="InRun"/> its current run, throws.
+    /// </summary>
+    internal sealed record InjectFault(bool InRun, string Reason);
+
+    // ---- between the supervisor and its run ----
+
+    /// <summary>The run's guardian answered Hello: the vault is up.</summary>
+    internal sealed record RunReady(Welcome Welcome);
+
+    /// <summary>The run's handshake failed (a bad READY address, no guardian there).</summary>
+    internal sealed record RunFailed(string Why);
+
+    /// <summary>The run's vault left heartbeats unanswered too long: kill it.</summary>
+    internal sealed record RunUnresponsive(string Why);
+
+    /// <summary>
+    /// The run saw the vault's secrets or keys change (<paramref name="PublicKey"/>: a new key, or null).
+    /// <see cref="Answer"/>, if set, goes to <see cref="ReplyTo"/> once the state is recorded.
+    /// </summary>
+    internal sealed record RunStatus(bool Unlocked, byte[]? PublicKey, string Reason, bool Force)
+    {
+        public IActorRef? ReplyTo { get; init; }
+
+        public object? Answer { get; init; }
+    }
+
+    // ---- timers ----
     internal sealed class LaunchTick
     {
         public static readonly LaunchTick Instance = new();
@@ -51,15 +79,27 @@ internal static class SupervisorProtocol
         public static readonly HeartbeatTick Instance = new();
     }
 
-    internal sealed record StartupTimedOut(int Attempt);
+    internal sealed class StartupTimedOut
+    {
+        public static readonly StartupTimedOut Instance = new();
+    }
 
     internal sealed record RequestTimedOut(Guid RequestId);
 
-    internal sealed record KillAfterGrace(int Pid);
+    internal sealed class KillAfterGrace
+    {
+        public static readonly KillAfterGrace Instance = new();
+    }
 
-    internal sealed record TerminateAfterWait(int Pid);
+    internal sealed class TerminateAfterWait
+    {
+        public static readonly TerminateAfterWait Instance = new();
+    }
 
-    internal sealed record ExitWaitTimedOut(int Pid);
+    internal sealed class ExitWaitTimedOut
+    {
+        public static readonly ExitWaitTimedOut Instance = new();
+    }
 
     /// <summary>A session-sealed reply, with the session whose payload key opens it.</summary>
     public sealed record SessionStamped(SessionId Session, IVaultReply Reply);

@@ -131,9 +131,7 @@ public sealed class VaultClient : IVault
         }
         catch
         {
-            preLaunched.Process.Kill();
-            preLaunched.Process.Dispose();
-            preLaunched.Keys.Dispose();
+            _ = preLaunched.Discard();
             throw;
         }
 

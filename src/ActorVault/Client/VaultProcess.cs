@@ -69,7 +69,17 @@ internal sealed class VaultEventSink
 }
 
 /// <summary>A vault child started before its supervisor existed, with its session keys.</summary>
-internal sealed record PreLaunchedVault(IVaultProcess Process, Crypto.SessionKeys Keys, VaultEventSink Sink);
+internal sealed record PreLaunchedVault(IVaultProcess Process, Crypto.SessionKeys Keys, VaultEventSink Sink)
+{
+    /// <summary>Kills the unused child and zeroes its keys.</summary>
+    public bool Discard()
+    {
+        Process.Kill();
+        Process.Dispose();
+        Keys.Dispose();
+        return true;
+    }
+}
 
 /// <summary>A running vault child.</summary>
 internal interface IVaultProcess : IDisposable

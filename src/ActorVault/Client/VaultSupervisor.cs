@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using ActorVault.Crypto;
 using ActorVault.Memory;
-using ActorVault.Memory.Readers;
 using ActorVault.Protocol;
 using ActorVault.Serialization;
 using static ActorVault.Client.SupervisorProtocol;
@@ -11,107 +9,139 @@ using static ActorVault.Client.SupervisorProtocol;
 namespace ActorVault.Client;
 
 /// <summary>
-/// Owns the vault child process (application side). Starts it with a fresh bootstrap secret (handed
-/// over the proven link socket, see <see cref="Transport.LinkHandshake"/>), resolves and
-/// authenticates the guardian once READY is checked, then relays requests as
-/// sealed envelopes. Watches the process (exit is reported at once) and the vault's answers (an
-/// authenticated heartbeat; a live process that stops answering is killed). On death: every pending
-/// request fails with <see cref="VaultUnavailableException"/> naming the exit code or signal, the
-/// session keys and every tracked client-side buffer are zeroed, and the child is restarted with
-/// exponential backoff, locked. States: Starting → Locked ⇄ Unlocked → Restarting → Starting …, Stopped.
+/// Owns the vault child process (application side), in the mould of Akka's BackoffSupervisor: this
+/// actor starts the process with a fresh bootstrap secret (handed over the proven link socket, see
+/// <see cref="Transport.LinkHandshake"/>), owns the backoff and the state, and watches the process;
+/// one <see cref="VaultRun"/> child per started process owns the handshake, the pending requests,
+/// their timers and the heartbeat, and dies with its process. On death: every pending request fails
+/// with <see cref="VaultUnavailableException"/> naming the exit code or signal, the session keys and
+/// every tracked client-side buffer are zeroed, and the child is restarted with exponential backoff,
+/// locked. A failure of a run stops it and restarts the vault; a failure of this actor restarts it
+/// cleanly (its process is killed, its one-shot resources are gone, the backoff ledger survives).
+/// States: Starting → Locked ⇄ Unlocked → Restarting → Starting …, Stopped.
 /// </summary>
 internal sealed class VaultSupervisor : ActorBase, IWithTimers
 {
     private const int StderrTailLines = 20;
+    private const string StartupTimer = "startup";
 
     private readonly SupervisorSettings _settings;
     private readonly IVaultProcessLauncher _launcher;
     private readonly ClientSecretTracker _tracker;
     private readonly Action<string>? _vaultLog;
+    private readonly SupervisorView _view;
+    private readonly SupervisorLedger _ledger;
     private readonly SessionKeyRing _ring;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<Guid, Pending> _pending = [];
     private readonly List<(Request Request, IActorRef ReplyTo)> _queued = [];
     private readonly List<IActorRef> _startWaiters = [];
     private readonly List<IActorRef> _stopWaiters = [];
     private readonly Queue<string> _stderrTail = new();
-    private readonly Queue<long> _restartTimes = new();
-    private readonly HashSet<string> _secretNames = new(StringComparer.Ordinal);
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Logging.AuditThrottle _refusals = new();
 
     private IVaultProcess? _process;
     private SessionKeys? _keys;
-    private IActorRef? _vault;
+    private IActorRef? _run;
+    private RunHandle? _runHandle;
     private VaultState _state = VaultState.Starting;
     private string _reason = "starting";
     private byte[] _publicKey = [];
-    private int _attempt;
-    private int _restarts;
-    private bool _everStarted;
+    private bool _unlocked;
     private string? _killReason;
-    /// <summary>
-    /// When the oldest heartbeat still without an answer was sent (-1: none). The vault is judged by
-    /// the pings it left unanswered, never by this actor's own timer running late on a loaded machine.
-    /// </summary>
-    private long _oldestUnansweredPing = -1;
-    private long _pingSequence;
     private Exception? _startupFailure;
     private string _guardianPath = string.Empty;
-    private ActorPath? _readyPath;
-    private long _identifyId;
-    private readonly SupervisorView _view;
 
-    private PreLaunchedVault? _preLaunched;
-    private readonly Logging.AuditThrottle _refusals = new();
-
-    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view, PreLaunchedVault? preLaunched)
+    public VaultSupervisor(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog, SupervisorView view, SupervisorLedger ledger)
     {
-        _preLaunched = preLaunched;
-        _view = view;
         _settings = settings;
         _launcher = launcher;
         _tracker = tracker;
         _vaultLog = vaultLog;
+        _view = view;
+        _ledger = ledger;
         _ring = SessionKeyRing.For(Context.System);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null, SupervisorView? view = null, PreLaunchedVault? preLaunched = null) =>
-        Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog, view ?? new SupervisorView(), preLaunched));
+    /// <summary>
+    /// The ledger (backoff history, the one pre-launched child) is made here, once, so that every
+    /// incarnation of the actor shares it: a restarted supervisor launches anew instead of reusing what
+    /// its predecessor consumed.
+    /// </summary>
+    public static Props Props(SupervisorSettings settings, IVaultProcessLauncher launcher, ClientSecretTracker tracker, Action<string>? vaultLog = null, SupervisorView? view = null, PreLaunchedVault? preLaunched = null)
+    {
+        var ledger = new SupervisorLedger(preLaunched);
+        SupervisorView shared = view ?? new SupervisorView();
+        return Akka.Actor.Props.Create(() => new VaultSupervisor(settings, launcher, tracker, vaultLog, shared, ledger));
+    }
 
-    private VaultState RunningState => _secretNames.Count > 0 ? VaultState.Unlocked : VaultState.Locked;
+    private VaultState RunningState => _unlocked ? VaultState.Unlocked : VaultState.Locked;
 
-    protected override void PreStart() => Launch();
+    /// <summary>A failed run is stopped (what it held is failed and dropped); its process is then killed and restarted.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        _runHandle?.EndWith(new VaultUnavailableException($"The vault connection failed ({e.GetType().Name}: {e.Message}); the vault restarts locked.", VaultState.Restarting));
+        _log.Error(e, "The vault run failed; its vault is killed and restarted.");
+        return Directive.Stop;
+    });
+
+    protected override void PreStart()
+    {
+        if (_ledger.Fault is { } fault)
+        {
+            // A restart of this actor after a failure: the vault it had is gone; come back through the backoff.
+            _ledger.Fault = null;
+            if (_ledger.EverStarted)
+            {
+                ScheduleRestart($"the vault supervisor failed ({fault})");
+            }
+            else
+            {
+                FinalStartupFailure($"the vault supervisor failed before the vault started ({fault})");
+            }
+
+            return;
+        }
+
+        Launch();
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _ledger.Fault = $"{reason.GetType().Name}: {reason.Message}";
+        _log.Error(reason, "The vault supervisor failed; it restarts and its vault with it.");
+        Release(new VaultUnavailableException($"The vault supervisor failed ({_ledger.Fault}); the vault restarts locked.", VaultState.Restarting), VaultState.Restarting);
+        foreach (IActorRef child in Context.GetChildren())
+        {
+            Context.Stop(child);
+        }
+    }
 
     protected override void PostStop()
     {
-        Timers.CancelAll();
-        if (Interlocked.Exchange(ref _preLaunched, null) is { } unused)
-        {
-            unused.Process.Kill();
-            unused.Process.Dispose();
-            unused.Keys.Dispose();
-        }
-
-        if (_process is not null)
-        {
-            _process.Kill();
-            _process.Dispose();
-            _process = null;
-        }
-
-        EndSession("vault client stopped");
-        var stopped = new VaultUnavailableException("The vault client was stopped.", VaultState.Stopped);
-        FailAll(stopped);
-        AnswerStartWaiters(stopped);
+        _ = _ledger.TakePreLaunched()?.Discard();
+        Release(new VaultUnavailableException("The vault client was stopped.", VaultState.Stopped), VaultState.Stopped);
         foreach (IActorRef waiter in _stopWaiters)
         {
             waiter.Tell(new Stopped("the vault client was stopped"));
         }
 
         _stopWaiters.Clear();
-        _view.Current = Snapshot() with { State = VaultState.Stopped };
+    }
+
+    /// <summary>Ends this incarnation: kills the process, zeroes the session, fails everything waiting.</summary>
+    private void Release(Exception failure, VaultState state)
+    {
+        _process?.Kill();
+        _process?.Dispose();
+        _process = null;
+        EndRun(failure);
+        EndSession(failure.Message);
+        FailQueued(failure);
+        AnswerStartWaiters(failure);
+        _state = state;
+        _view.Current = Snapshot();
     }
 
     protected override bool Receive(object message) => Starting(message);
@@ -122,56 +152,26 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (message)
         {
-            case VaultProcessReady ready when ready.Pid == _process?.Pid && _readyPath is null:
+            case VaultProcessReady ready when _run is not null:
                 _guardianPath = ready.GuardianPath;
-                if (!ActorPath.TryParse(ready.GuardianPath, out ActorPath? path) || (path.Address.Host is not null && path.Address.Protocol != $"akka.{Transport.LinkSocketTransport.Scheme}") || path.ToStringWithoutAddress() != "/user/vault")
-                {
-                    StartFailed($"the vault link reported an invalid guardian address ({ready.GuardianPath})");
-                    return true;
-                }
-
-                _readyPath = path;
-                // A random correlation id (a long: the primitive serializer carries it; a Guid would need JSON).
-                _identifyId = Math.Abs(BitConverter.ToInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))) | 1;
-                Context.ActorSelection(path).Tell(new Identify(_identifyId), Self);
+                _run.Forward(ready);
                 return true;
-            case ActorIdentity identity when identity.MessageId is long id && id == _identifyId && _vault is null && _readyPath is not null:
-                if (identity.Subject is null)
-                {
-                    StartFailed($"the vault printed READY ({_guardianPath}) but no guardian answers there (address unreachable)");
-                    return true;
-                }
-
-                // Only the actor at the READY address may become the vault: anyone on loopback can send
-                // an ActorIdentity to this actor, naming any reference.
-                if (!identity.Subject.Path.Address.Equals(_readyPath.Address) || identity.Subject.Path.ToStringWithoutAddress() != "/user/vault")
-                {
-                    _log.Warning("Audit: ignored an identity naming {0}, not the vault at {1}.", identity.Subject.Path, _readyPath);
-                    return true;
-                }
-
-                _vault = identity.Subject;
-                SendToVault(new Hello(Guid.NewGuid(), Environment.ProcessId), Self, _settings.StartupTimeout);
+            case RunReady ready when Sender.Equals(_run):
+                Started(ready.Welcome);
                 return true;
-            case VaultEnvelope { Body: Welcome welcome } envelope when envelope.Session == _keys?.Id && _pending.Remove(welcome.RequestId, out Pending? hello):
-                Timers.Cancel(hello.Request.RequestId);
-                Started(welcome);
+            case RunFailed failed when Sender.Equals(_run):
+                StartFailed(failed.Why);
                 return true;
-            case StartupTimedOut timedOut when timedOut.Attempt == _attempt:
+            case StartupTimedOut:
                 StartFailed(_guardianPath.Length == 0
                     ? $"the vault did not connect to its link socket and prove itself (READY) within {_settings.StartupTimeout.TotalSeconds:0.#} s"
                     : $"the vault printed READY ({_guardianPath}) but did not answer there within {_settings.StartupTimeout.TotalSeconds:0.#} s (address unreachable or not a vault)");
                 return true;
+            case Request when _queued.Count >= _settings.MaxPendingRequests:
+                Sender.Tell(new Status.Failure(new VaultOperationException(VaultError.Busy, $"{_settings.MaxPendingRequests} requests are already waiting for the vault to start.")));
+                return true;
             case Request request:
-                if (_queued.Count + _pending.Count >= _settings.MaxPendingRequests)
-                {
-                    Sender.Tell(new Status.Failure(new VaultOperationException(VaultError.Busy, $"{_settings.MaxPendingRequests} requests are already waiting for the vault to start.")));
-                }
-                else
-                {
-                    _queued.Add((request, Sender));
-                }
-
+                _queued.Add((request, Sender));
                 return true;
             default:
                 return Common(message);
@@ -182,14 +182,19 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (message)
         {
-            case Request request:
-                Relay(request, Sender);
+            case Request or Notify:
+                _run!.Forward(message);
                 return true;
-            case Notify notify:
-                _vault!.Tell(new VaultEnvelope(_keys!.Id, notify.Notice), Self);
+            case RunStatus status when Sender.Equals(_run):
+                _unlocked = status.Unlocked;
+                _publicKey = status.PublicKey ?? _publicKey;
+                Transition(RunningState, status.Reason, status.Force);
+                status.ReplyTo?.Tell(status.Answer);
                 return true;
-            case HeartbeatTick:
-                Heartbeat();
+            case RunUnresponsive unresponsive when Sender.Equals(_run) && _process is not null:
+                _killReason = unresponsive.Why;
+                _log.Error("The vault (pid {0}) is unresponsive ({1}); killing it.", _process.Pid, _killReason);
+                _process.Kill();
                 return true;
             default:
                 return Common(message);
@@ -204,12 +209,10 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case Request:
                 Sender.Tell(new Status.Failure(new VaultUnavailableException($"The vault is being restarted ({_killReason}).", VaultState.Restarting)));
                 return true;
-            case ExitWaitTimedOut timedOut when timedOut.Pid == _process?.Pid:
-                _log.Error("The vault (pid {0}) did not exit within 10 s of SIGKILL; giving up on it.", timedOut.Pid);
-                Died(new VaultProcessExited(timedOut.Pid, -1));
+            case ExitWaitTimedOut when _process is not null:
+                _log.Error("The vault (pid {0}) did not exit within 10 s of SIGKILL; giving up on it.", _process.Pid);
+                Died(new VaultProcessExited(_process.Pid, -1));
                 return true;
-            case VaultEnvelope or ActorIdentity or StartupTimedOut or VaultProcessReady:
-                return true; // late answers from the child being killed
             default:
                 return Common(message);
         }
@@ -247,56 +250,29 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (message)
         {
-            case VaultEnvelope envelope when envelope.Session == _keys?.Id:
-                FromVault(envelope.Body);
-                return true;
-            case VaultEnvelope envelope:
-                if (_refusals.Next(out long dropped))
-                {
-                    _log.Warning("Audit: dropped an envelope of another session ({0}) from {1} ({2} refusals so far).", envelope.Session, Sender.Path, dropped);
-                }
-
-                return true;
-            case RejectedEnvelope rejected:
-                if (_refusals.Next(out long refusedCount))
-                {
-                    _log.Warning("Audit: refused an unauthenticated message from {0}: {1} ({2} refusals so far).", Sender.Path, Logging.LogRedaction.Escape(rejected.Reason), refusedCount);
-                }
-
-                return true;
-            case Refused refused when _state == VaultState.Stopped:
-                // A heartbeat or notice that crossed the vault's shutdown (its session keys are already zeroed).
-                _log.Debug("The stopping vault refused a message: {0}.", refused.Reason);
-                return true;
-            case Refused refused:
-                if (_refusals.Next(out long vaultRefusals))
-                {
-                    _log.Warning("The vault refused a message: {0} ({1} refusals so far).", Logging.LogRedaction.Escape(refused.Reason), vaultRefusals);
-                }
-
-                return true;
+            case VaultProcessEvent stale when stale.Pid != _process?.Pid:
+                return true; // an event of an earlier child: the only place a pid is compared
             case VaultProcessLog log:
                 VaultLog(log);
                 return true;
-            case VaultProcessExited exited when exited.Pid == _process?.Pid:
+            case VaultProcessExited exited:
                 Died(exited);
                 return true;
-            case VaultProcessEvent:
-                return true; // an event of an earlier child
-            case RequestTimedOut timedOut:
-                if (_pending.Remove(timedOut.RequestId, out Pending? pending))
+            case VaultEnvelope or RejectedEnvelope or Refused or ActorIdentity when _run is not null:
+                _run.Forward(message); // the run answers for the vault's side, whoever addressed this actor
+                return true;
+            case VaultEnvelope or RejectedEnvelope or Refused or ActorIdentity:
+                if (_refusals.Next(out long dropped))
                 {
-                    pending.ReplyTo.Tell(new Status.Failure(new TimeoutException($"The vault did not answer {pending.Request.GetType().Name} within the timeout.")));
+                    _log.Warning("Audit: dropped a {0} from {1}: no vault is connected ({2} so far).", message.GetType().Name, Sender.Path, dropped);
                 }
 
                 return true;
             case GetSnapshot:
                 Sender.Tell(Snapshot());
                 return true;
-            case Notify:
-                return true; // no vault to tell: its leases are gone with it
             case WhenStarted:
-                if (_everStarted && _state is not VaultState.Stopped)
+                if (_ledger.EverStarted && _state is not VaultState.Stopped)
                 {
                     Sender.Tell(Snapshot());
                 }
@@ -313,18 +289,27 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             case Stop stop:
                 StopVault(stop);
                 return true;
-            case KillAfterGrace kill when kill.Pid == _process?.Pid:
-                _log.Warning("The vault (pid {0}) did not exit within the grace period after its stdin closed; sending SIGKILL.", kill.Pid);
+            case KillAfterGrace when _process is not null:
+                _log.Warning("The vault (pid {0}) did not exit within the grace period after its stdin closed; sending SIGKILL.", _process.Pid);
                 _process.Kill();
                 return true;
-            case TerminateAfterWait term when term.Pid == _process?.Pid:
-                _log.Warning("The vault (pid {0}) did not exit after its stdin closed; sending SIGTERM.", term.Pid);
+            case TerminateAfterWait when _process is not null:
+                _log.Warning("The vault (pid {0}) did not exit after its stdin closed; sending SIGTERM.", _process.Pid);
                 _process.Terminate();
                 return true;
-            case HeartbeatTick or LaunchTick or StartupTimedOut or ActorIdentity or KillAfterGrace or ExitWaitTimedOut or TerminateAfterWait:
-                return true; // stale timers and answers of earlier attempts
-            case Status.Failure:
-                return true; // a timed-out Hello answered to this actor itself
+            case Terminated terminated when terminated.ActorRef.Equals(_run):
+                RunEnded();
+                return true;
+            case RunStatus { ReplyTo: { } replyTo } late:
+                replyTo.Tell(late.Answer); // the vault did answer; its run ended since, so there is no state to record
+                return true;
+            case InjectFault { InRun: true } fault when _run is not null:
+                _run.Forward(fault);
+                return true;
+            case InjectFault fault:
+                throw new InvalidOperationException($"fault injected into the vault supervisor: {fault.Reason}");
+            case Notify or Terminated or RunReady or RunFailed or RunStatus or RunUnresponsive or StartupTimedOut or KillAfterGrace or TerminateAfterWait or ExitWaitTimedOut:
+                return true; // no vault to tell, or a run or timer that no longer counts
             default:
                 return false;
         }
@@ -334,33 +319,30 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
     private void Launch()
     {
-        _attempt++;
         _killReason = null;
-        _vault = null;
         _guardianPath = string.Empty;
-        _readyPath = null;
-        _identifyId = 0;
+        _unlocked = false;
         _stderrTail.Clear();
-        Transition(VaultState.Starting, _attempt == 1 ? "starting" : $"restart {_restarts}");
+        Transition(VaultState.Starting, _ledger.Restarts == 0 ? "starting" : $"restart {_ledger.Restarts}");
         Context.Become(Starting);
+        Timers.StartSingleTimer(StartupTimer, StartupTimedOut.Instance, _settings.StartupTimeout);
 
-        if (Interlocked.Exchange(ref _preLaunched, null) is { } pre)
+        if (_ledger.TakePreLaunched() is { } pre)
         {
             // Started by VaultClient before this actor system existed; its events were buffered.
             _ring.Add(pre.Keys);
             _keys = pre.Keys;
             _process = pre.Process;
+            StartRun();
             pre.Sink.Attach(Self);
-            Timers.StartSingleTimer("startup", new StartupTimedOut(_attempt), _settings.StartupTimeout);
             return;
         }
 
-        SessionKeys keys;
         using (SecretBuffer bootstrap = SessionKeys.NewBootstrap())
         {
-            keys = SessionKeys.Derive(bootstrap);
-            _ring.Add(keys);
-            _keys = keys;
+            _keys = SessionKeys.Derive(bootstrap);
+            _ring.Add(_keys);
+            StartRun();
             try
             {
                 _process = _launcher.Launch(_settings, bootstrap, VaultEventSink.For(Self));
@@ -374,18 +356,51 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             }
         }
 
-        Timers.StartSingleTimer("startup", new StartupTimedOut(_attempt), _settings.StartupTimeout);
-        _log.Info("Vault child started (pid {0}, attempt {1}); waiting for READY.", _process.Pid, _attempt);
+        _log.Info("Vault child started (pid {0}); waiting for READY.", _process.Pid);
+    }
+
+    private void StartRun()
+    {
+        _runHandle = new RunHandle();
+        _run = Context.Watch(Context.ActorOf(VaultRun.Props(_keys!.Id, _settings, _tracker, _runHandle), $"run-{_ledger.NextRun()}"));
+    }
+
+    /// <summary>Stops the current run; its pending requests fail with <paramref name="failure"/>.</summary>
+    private void EndRun(Exception failure)
+    {
+        if (_run is null)
+        {
+            return;
+        }
+
+        _runHandle!.EndWith(failure);
+        Context.Unwatch(_run);
+        Context.Stop(_run);
+        _run = null;
+        _runHandle = null;
+    }
+
+    /// <summary>The run stopped on its own (it failed): the vault it spoke to is no longer trusted.</summary>
+    private void RunEnded()
+    {
+        string why = (_runHandle?.EndCause?.Message ?? "the vault connection failed").TrimEnd('.');
+        _run = null;
+        _runHandle = null;
+        if (_process is not null)
+        {
+            _killReason = why;
+            FailQueued(new VaultUnavailableException(why + ".", VaultState.Restarting));
+            Context.Become(AwaitingExit);
+            Timers.StartSingleTimer("exit-wait", ExitWaitTimedOut.Instance, TimeSpan.FromSeconds(10));
+            _process.Kill();
+        }
     }
 
     private void Started(Welcome welcome)
     {
-        Timers.Cancel("startup");
-        _everStarted = true;
+        Timers.Cancel(StartupTimer);
+        _ledger.EverStarted = true;
         _publicKey = welcome.Keystore.PublicKey;
-        _secretNames.Clear();
-        _oldestUnansweredPing = -1;
-        Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _settings.HeartbeatInterval);
         Context.Become(Running);
         Transition(RunningState, $"vault pid {welcome.VaultPid} ready: RSA-{welcome.Keystore.KeyBits}, secure heap {welcome.Keystore.SecureHeapUsedBytes} B used, {welcome.Memory.Backing}");
 
@@ -397,7 +412,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _startWaiters.Clear();
         foreach ((Request request, IActorRef replyTo) in _queued)
         {
-            Relay(request, replyTo);
+            _run!.Tell(request, replyTo);
         }
 
         _queued.Clear();
@@ -405,23 +420,25 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
     private void StartFailed(string why)
     {
-        Timers.Cancel("startup");
+        Timers.Cancel(StartupTimer);
+        var failure = new VaultUnavailableException($"The vault failed to start ({why}).", VaultState.Starting);
+        EndRun(failure);
         if (_process is not null)
         {
             // Kill it and wait for its exit: the exit event carries the last stderr lines, and nothing
             // the dying child says may still be believed.
             _killReason = why;
-            FailQueued(new VaultUnavailableException($"The vault failed to start ({why}).", VaultState.Starting));
+            FailQueued(failure);
             Context.Become(AwaitingExit);
-            Timers.StartSingleTimer("exit-wait", new ExitWaitTimedOut(_process.Pid), TimeSpan.FromSeconds(10));
+            Timers.StartSingleTimer("exit-wait", ExitWaitTimedOut.Instance, TimeSpan.FromSeconds(10));
             _process.Kill();
             return;
         }
 
         EndSession(why);
-        if (_everStarted)
+        if (_ledger.EverStarted)
         {
-            FailAll(new VaultUnavailableException($"The vault could not be restarted: {why}.", VaultState.Restarting));
+            FailQueued(new VaultUnavailableException($"The vault could not be restarted: {why}.", VaultState.Restarting));
             ScheduleRestart(why);
             return;
         }
@@ -437,7 +454,7 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Transition(VaultState.Stopped, $"startup failed: {why}");
         Context.Become(StoppedState);
         AnswerStartWaiters(failure);
-        FailAll(failure);
+        FailQueued(failure);
     }
 
     private void AnswerStartWaiters(Exception failure)
@@ -455,16 +472,12 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         string cause = _killReason is null ? exited.Describe() : $"{_killReason}; {exited.Describe()}";
         _process?.Dispose();
         _process = null;
-        _vault = null;
-        Timers.Cancel("heartbeat");
-        Timers.Cancel("startup");
-        Timers.Cancel("exit-wait");
-        int failed = _pending.Count + _queued.Count;
-        int zeroed = EndSession(cause);
+        Timers.CancelAll();
         if (_state == VaultState.Stopped)
         {
-            _log.Info("The vault exited as asked: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroed);
-            FailAll(Unavailable());
+            EndRun(Unavailable());
+            int zeroedOnStop = EndSession(cause);
+            _log.Info("The vault exited as asked: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroedOnStop);
             foreach (IActorRef waiter in _stopWaiters)
             {
                 waiter.Tell(new Stopped(cause));
@@ -474,43 +487,38 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
             return;
         }
 
-        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed, {2} request(s) failed.", cause, zeroed, failed);
-        if (!_everStarted)
+        var failure = new VaultUnavailableException($"The vault is unavailable: {cause}. It restarts locked; secrets must be entered again.", VaultState.Restarting);
+        EndRun(failure);
+        FailQueued(failure);
+        int zeroed = EndSession(cause);
+        _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroed);
+        if (!_ledger.EverStarted)
         {
             FinalStartupFailure(cause);
             return;
         }
 
-        FailAll(new VaultUnavailableException($"The vault is unavailable: {cause}. It restarts locked; secrets must be entered again.", VaultState.Restarting));
         ScheduleRestart(cause);
     }
 
     private void ScheduleRestart(string cause)
     {
-        long now = _clock.ElapsedMilliseconds;
-        while (_restartTimes.Count > 0 && now - _restartTimes.Peek() > _settings.MaxRestartsWithin.TotalMilliseconds)
+        if (!_ledger.TryRestart(_settings, out int count))
         {
-            _restartTimes.Dequeue();
-        }
-
-        if (_restartTimes.Count >= _settings.MaxRestarts)
-        {
-            string why = $"{cause}; {_restartTimes.Count} restarts within {_settings.MaxRestartsWithin.TotalSeconds:0.#} s, giving up";
+            string why = $"{cause}; {count} restarts within {_settings.MaxRestartsWithin.TotalSeconds:0.#} s, giving up";
             _log.Error("The vault keeps dying ({0}); it will not be restarted.", why);
             Transition(VaultState.Stopped, why);
             Context.Become(StoppedState);
-            FailAll(Unavailable());
+            FailQueued(Unavailable());
             return;
         }
 
-        _restartTimes.Enqueue(now);
-        _restarts++;
         VaultMetrics.RecordRestart();
-        TimeSpan delay = _settings.Backoff(_restartTimes.Count, Random.Shared.NextDouble());
+        TimeSpan delay = _settings.Backoff(count, Random.Shared.NextDouble());
         Transition(VaultState.Restarting, cause);
         Context.Become(Restarting);
         Timers.StartSingleTimer("launch", LaunchTick.Instance, delay);
-        _log.Info("Restarting the vault in {0} ms (restart {1}).", (long)delay.TotalMilliseconds, _restarts);
+        _log.Info("Restarting the vault in {0} ms (restart {1}).", (long)delay.TotalMilliseconds, _ledger.Restarts);
     }
 
     private void StopVault(Stop stop)
@@ -518,7 +526,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         Timers.CancelAll();
         Transition(VaultState.Stopped, "stopped by the application");
         Context.Become(StoppedState);
-        FailAll(Unavailable());
+        EndRun(Unavailable());
+        FailQueued(Unavailable());
         AnswerStartWaiters(Unavailable());
         if (_process is null)
         {
@@ -531,8 +540,8 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         // not gone after half the grace period; SIGKILL at the end of it.
         _stopWaiters.Add(Sender);
         _process.CloseInput();
-        Timers.StartSingleTimer("term", new TerminateAfterWait(_process.Pid), stop.Grace / 2);
-        Timers.StartSingleTimer("kill", new KillAfterGrace(_process.Pid), stop.Grace);
+        Timers.StartSingleTimer("term", TerminateAfterWait.Instance, stop.Grace / 2);
+        Timers.StartSingleTimer("kill", KillAfterGrace.Instance, stop.Grace);
     }
 
     /// <summary>Zeroes the session keys and every client-side buffer of the session; returns the buffer count.</summary>
@@ -559,157 +568,6 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _queued.Clear();
     }
 
-    // ---------------------------------------------------------------- requests
-
-    private void Relay(Request request, IActorRef replyTo)
-    {
-        if (_pending.Count >= _settings.MaxPendingRequests)
-        {
-            replyTo.Tell(new Status.Failure(new VaultOperationException(VaultError.Busy, $"{_settings.MaxPendingRequests} requests are already in flight.")));
-            return;
-        }
-
-        SendToVault(request.Body, replyTo, request.Interactive ? _settings.InteractiveTimeout : _settings.RequestTimeout);
-    }
-
-    private void SendToVault(IVaultRequest body, IActorRef replyTo, TimeSpan timeout)
-    {
-        Timers.StartSingleTimer(body.RequestId, new RequestTimedOut(body.RequestId), timeout);
-        _pending[body.RequestId] = new Pending(replyTo, body);
-        _vault!.Tell(new VaultEnvelope(_keys!.Id, body), Self);
-    }
-
-    private void FromVault(IVaultProtocolMessage body)
-    {
-        switch (body)
-        {
-            case Pong pong when !_pending.ContainsKey(pong.RequestId):
-                _oldestUnansweredPing = -1;
-                return;
-            case KeystoreReset reset when _state is VaultState.Locked or VaultState.Unlocked:
-                _secretNames.Clear();
-                if (reset.Keystore.PublicKey is { Length: > 0 } key)
-                {
-                    _publicKey = key;
-                }
-
-                _tracker.EndAll(LeaseEnd.Revoked, $"the vault's keystore failed ({reset.Reason})");
-
-                // Requests the failed keystore held are lost with it: fail them now rather than at their timeout.
-                var lost = new VaultOperationException(VaultError.KeystoreUnavailable, $"The vault's keystore failed and was replaced ({reset.Reason}).");
-                foreach ((Guid id, Pending pending) in _pending.Where(p => p.Value.Request is not (ReadSecret or Hello or Ping or RevokeLeases)).ToList())
-                {
-                    _pending.Remove(id);
-                    Timers.Cancel(id);
-                    pending.ReplyTo.Tell(new Status.Failure(lost));
-                }
-
-                Transition(RunningState, $"keystore reset: {reset.Reason}", force: true);
-                return;
-            case KeystoreReset:
-                return;
-            case LeaseRevoked revoked:
-                // Audited once, with its name and time held, when its callback is over (LeaseRunner).
-                _ = _tracker.End(revoked.LeaseId, LeaseEnd.Revoked, revoked.Reason);
-                return;
-            case LeaseExpired expired:
-                _ = _tracker.End(expired.LeaseId, LeaseEnd.Expired, "the vault's deadline passed");
-                return;
-            case IVaultReply reply when _pending.Remove(reply.RequestId, out Pending? pending):
-                Timers.Cancel(reply.RequestId);
-                _oldestUnansweredPing = -1;
-                Observe(reply);
-                pending.ReplyTo.Tell(reply switch
-                {
-                    RequestFailed failed => new Status.Failure(ToException(failed)),
-                    LeaseGranted => new SessionStamped(_keys!.Id, reply),
-                    _ => reply,
-                });
-                return;
-            default:
-                _log.Debug("Dropped a late or unknown vault message {0}.", body.GetType().Name);
-                return;
-        }
-    }
-
-    /// <summary>Keeps the state (locked/unlocked) and public key in step with what the vault reports.</summary>
-    private void Observe(IVaultReply reply)
-    {
-        switch (reply)
-        {
-            case SecretStored stored:
-                _secretNames.Add(stored.Name);
-                break;
-            case SecretLocked locked:
-                _secretNames.Remove(locked.Name);
-                break;
-            case VaultStatusReply status:
-                _secretNames.Clear();
-                _secretNames.UnionWith(status.Secrets);
-                break;
-            case KeypairGenerated generated:
-                _publicKey = generated.Keystore.PublicKey;
-                _view.Current = Snapshot();
-                Transition(_state, $"new RSA-{generated.Keystore.KeyBits} keypair", force: true);
-                break;
-            default:
-                return;
-        }
-
-        if (_state is VaultState.Locked or VaultState.Unlocked && RunningState != _state)
-        {
-            Transition(RunningState, reply is SecretStored s ? $"secret '{s.Name}' stored" : "secrets changed");
-        }
-    }
-
-    private void Heartbeat()
-    {
-        long now = _clock.ElapsedMilliseconds;
-        long silent = _oldestUnansweredPing < 0 ? 0 : now - _oldestUnansweredPing;
-        if (silent > _settings.UnresponsiveAfter.TotalMilliseconds && _process is not null)
-        {
-            _killReason = $"no answer to heartbeats for {silent} ms";
-            _log.Error("The vault (pid {0}) is unresponsive ({1}); killing it.", _process.Pid, _killReason);
-            Timers.Cancel("heartbeat");
-            _process.Kill();
-            return;
-        }
-
-        _vault?.Tell(new VaultEnvelope(_keys!.Id, new Ping(Guid.NewGuid(), ++_pingSequence)), Self);
-        if (_oldestUnansweredPing < 0)
-        {
-            _oldestUnansweredPing = now;
-        }
-    }
-
-    private void FailAll(Exception failure)
-    {
-        foreach (Pending pending in _pending.Values)
-        {
-            Timers.Cancel(pending.Request.RequestId);
-            if (!pending.ReplyTo.Equals(Self))
-            {
-                pending.ReplyTo.Tell(new Status.Failure(failure));
-            }
-        }
-
-        _pending.Clear();
-        FailQueued(failure);
-    }
-
-    internal static Exception ToException(RequestFailed failed) => failed.Code switch
-    {
-        VaultErrorCode.SecretInput => new SecretInputException((SecretInputError)failed.InputError, failed.Message),
-        VaultErrorCode.SecretNotFound => new VaultOperationException(VaultError.SecretNotFound, failed.Message),
-        VaultErrorCode.ConfirmationMismatch => new VaultOperationException(VaultError.ConfirmationMismatch, failed.Message),
-        VaultErrorCode.BadRequest => new VaultOperationException(VaultError.BadRequest, failed.Message),
-        VaultErrorCode.SealedPayloadRejected => new VaultOperationException(VaultError.SealedPayloadRejected, failed.Message),
-        VaultErrorCode.KeystoreUnavailable => new VaultOperationException(VaultError.KeystoreUnavailable, failed.Message),
-        VaultErrorCode.Busy => new LeaseCapacityException(failed.Message),
-        VaultErrorCode.SecretLocked => new SecretLockedException(failed.Message),
-        _ => new VaultOperationException(VaultError.Unknown, failed.Message),
-    };
-
     private VaultUnavailableException Unavailable() => new($"The vault is stopped: {_reason}.", VaultState.Stopped);
 
     private void VaultLog(VaultProcessLog log)
@@ -722,7 +580,16 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
 
         if (_vaultLog is not null)
         {
-            _vaultLog(log.Line);
+            try
+            {
+                _vaultLog(log.Line);
+            }
+#pragma warning disable CA1031 // the application's log delegate failing must not take the vault down
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _log.Warning("The application's vault log delegate threw {0}: {1}", e.GetType().Name, e.Message);
+            }
         }
         else
         {
@@ -738,12 +605,56 @@ internal sealed class VaultSupervisor : ActorBase, IWithTimers
         _view.Current = Snapshot();
         if (previous != state || force)
         {
-            Context.System.EventStream.Publish(new VaultStateChanged(previous, state, reason, _process?.Pid ?? 0, _restarts));
+            Context.System.EventStream.Publish(new VaultStateChanged(previous, state, reason, _process?.Pid ?? 0, _ledger.Restarts));
         }
     }
 
     private Snapshot Snapshot() =>
-        new(_state, _process?.Pid ?? 0, _publicKey, _restarts, _reason, _keys?.Id, _guardianPath);
+        new(_state, _process?.Pid ?? 0, _publicKey, _ledger.Restarts, _reason, _keys?.Id, _guardianPath);
+}
 
-    private sealed record Pending(IActorRef ReplyTo, IVaultRequest Request);
+/// <summary>
+/// What outlives one incarnation of <see cref="VaultSupervisor"/>: whether the vault ever started, the
+/// restart history the backoff reads, the failure that restarted the actor, and the child started
+/// before the actor existed (taken once).
+/// </summary>
+internal sealed class SupervisorLedger(PreLaunchedVault? preLaunched)
+{
+    private readonly Queue<long> _restartTimes = new();
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private PreLaunchedVault? _preLaunched = preLaunched;
+
+    public bool EverStarted { get; set; }
+
+    public int Restarts { get; private set; }
+
+    public string? Fault { get; set; }
+
+    private int _runs;
+
+    /// <summary>The number of the next run (names stay unique across incarnations).</summary>
+    public int NextRun() => Interlocked.Increment(ref _runs);
+
+    public PreLaunchedVault? TakePreLaunched() => Interlocked.Exchange(ref _preLaunched, null);
+
+    /// <summary>Records a restart unless <c>max-restarts</c> already happened within <c>max-restarts-within</c>; <paramref name="count"/> is the restarts in the window.</summary>
+    public bool TryRestart(SupervisorSettings settings, out int count)
+    {
+        long now = _clock.ElapsedMilliseconds;
+        while (_restartTimes.Count > 0 && now - _restartTimes.Peek() > settings.MaxRestartsWithin.TotalMilliseconds)
+        {
+            _restartTimes.Dequeue();
+        }
+
+        count = _restartTimes.Count;
+        if (count >= settings.MaxRestarts)
+        {
+            return false;
+        }
+
+        _restartTimes.Enqueue(now);
+        Restarts++;
+        count++;
+        return true;
+    }
 }

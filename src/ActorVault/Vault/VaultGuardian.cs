@@ -13,7 +13,9 @@ namespace ActorVault.Vault;
 /// session key (AES-256-GCM tag, checked in constant time by <see cref="EnvelopeSerializer"/>) and was
 /// not a replay. Anything else (a rejected frame, another session, a bare message) gets
 /// <see cref="Refused"/> and an audit line. Children that fail are stopped (their PostStop zeroes what
-/// they hold) and replaced empty, never restarted with state.
+/// they hold) and replaced empty, never restarted with state. If the guardian itself fails, it restarts
+/// with the same session and client (<see cref="GuardianLedger"/>); its actors are replaced empty and the
+/// application hears of it (<see cref="KeystoreReset"/>) instead of being refused until its heartbeat gives up.
 /// </summary>
 internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 {
@@ -25,17 +27,15 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private IActorRef _keystore = ActorRefs.Nobody;
     private IActorRef _reader = ActorRefs.Nobody;
     private IActorRef _leases = ActorRefs.Nobody;
-    private IActorRef? _client;
+    private readonly GuardianLedger _ledger;
     private int _keystoreGeneration;
     private int _keystoreFailures;
     private long _keystoreStartedAt;
     private long _refusals;
 
-    private Task<RSA>? _initialKey;
-
-    public VaultGuardian(SessionId session, VaultSettings settings, Task<RSA>? initialKey)
+    public VaultGuardian(SessionId session, VaultSettings settings, GuardianLedger ledger)
     {
-        _initialKey = initialKey;
+        _ledger = ledger;
         _session = session;
         _settings = settings;
 
@@ -44,17 +44,24 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
         Receive<RejectedEnvelope>(r => Refuse($"{r.Reason}{(r.SessionHint.Length > 0 ? $" (session {r.SessionHint})" : string.Empty)}"));
         Receive<StoreReadSecret>(m => ToKeystore(m));
         Receive<DeadLetter>(d => d.Message is StoreReadSecret, d => Lost((StoreReadSecret)d.Message));
-        Receive<RecreateKeystore>(_ => _keystore = StartKeystore(_client));
+        Receive<RecreateKeystore>(_ => _keystore = StartKeystore(Client));
         Receive<Terminated>(t => ChildStopped(t.ActorRef));
         // A refusal is never answered: two refusing actors (or one, given itself as the sender) must not bounce.
         Receive<Refused>(_ => _refusals++);
+        Receive<InjectGuardianFault>(f => throw new InvalidOperationException($"fault injected into the vault guardian: {f.Reason}"));
         ReceiveAny(m => Refuse($"unexpected {m.GetType().Name}"));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SessionId session, VaultSettings settings, Task<RSA>? initialKey = null) =>
-        Akka.Actor.Props.Create(() => new VaultGuardian(session, settings, initialKey));
+    /// <summary>The ledger is made here, once: every incarnation of the guardian shares it.</summary>
+    public static Props Props(SessionId session, VaultSettings settings, Task<RSA>? initialKey = null)
+    {
+        var ledger = new GuardianLedger(initialKey);
+        return Akka.Actor.Props.Create(() => new VaultGuardian(session, settings, ledger));
+    }
+
+    private IActorRef? Client => _ledger.Client;
 
     /// <summary>
     /// Any failure of a child holding secret material: stop it (PostStop zeroes), never restart with state.
@@ -73,9 +80,14 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             return Directive.Stop;
         });
 
+    /// <summary>
+    /// Also after a failure of the guardian itself: Akka stopped its children (their PostStop zeroed
+    /// every secret; a keystore after a fault is not trusted with them), and the fresh keystore tells
+    /// the application, which this incarnation still knows (<see cref="GuardianLedger"/>).
+    /// </summary>
     protected override void PreStart()
     {
-        _keystore = StartKeystore();
+        _keystore = StartKeystore(Client);
         _reader = Context.Watch(Context.ActorOf(PasswordReaderActor.Props(_session), "password-reader"));
         _leases = Context.Watch(Context.ActorOf(LeaseActor.Props(_session, _settings.Leases), "leases"));
         Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
@@ -90,14 +102,15 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
     private IActorRef StartKeystore(IActorRef? announceTo = null)
     {
         _keystoreStartedAt = Environment.TickCount64;
-        return Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo, Interlocked.Exchange(ref _initialKey, null)), $"keystore-{++_keystoreGeneration}"));
+        return Context.Watch(Context.ActorOf(KeystoreActor.Props(_session, _settings, announceTo, _ledger.TakeInitialKey()), $"keystore-{++_keystoreGeneration}"));
     }
 
     private void Serve(VaultEnvelope envelope)
     {
-        if (envelope.Body is LeaseReleased released && _client is not null)
+        IActorRef? client = Client;
+        if (envelope.Body is LeaseReleased released && client is not null)
         {
-            _leases.Tell(new LeaseCommand(released, _client, _keystore));
+            _leases.Tell(new LeaseCommand(released, client, _keystore));
             return;
         }
 
@@ -107,7 +120,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_client is null)
+        if (client is null)
         {
             if (request is not Hello)
             {
@@ -117,31 +130,31 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
 
             // The first authenticated Hello names the application; every answer goes to it, whoever
             // relays a frame (a sealed frame is proof of the key, not of the sender).
-            _client = Sender;
+            client = _ledger.Client = Sender;
             _log.Info("Audit: application {0} connected to the vault.", Sender.Path);
         }
 
         switch (request)
         {
             case Ping ping:
-                _client.Tell(new VaultEnvelope(_session, new Pong(ping.RequestId, ping.Sequence)));
+                client.Tell(new VaultEnvelope(_session, new Pong(ping.RequestId, ping.Sequence)));
                 break;
             case ReadSecret:
-                _reader.Tell(new Routed(request, _client));
+                _reader.Tell(new Routed(request, client));
                 break;
             case AcquireLease or RevokeLeases when _keystore.IsNobody():
-                ToKeystore(new Routed(request, _client));
+                ToKeystore(new Routed(request, client));
                 break;
             case AcquireLease or RevokeLeases:
-                _leases.Tell(new LeaseCommand(request, _client, _keystore));
+                _leases.Tell(new LeaseCommand(request, client, _keystore));
                 break;
             case LockSecret when !_keystore.IsNobody():
                 // Through the lease actor: it revokes the secret's leases, then hands the lock to the
                 // keystore, so the application hears of the revocations before the lock's answer.
-                _leases.Tell(new LeaseCommand(request, _client, _keystore));
+                _leases.Tell(new LeaseCommand(request, client, _keystore));
                 break;
             default:
-                ToKeystore(new Routed(request, _client));
+                ToKeystore(new Routed(request, client));
                 break;
         }
     }
@@ -200,7 +213,7 @@ internal sealed class VaultGuardian : ReceiveActor, IWithTimers
             if (delay == TimeSpan.Zero)
             {
                 // The new keystore tells the application itself, with its new public key, once it has one.
-                _keystore = StartKeystore(_client);
+                _keystore = StartKeystore(Client);
             }
             else
             {
@@ -228,4 +241,25 @@ internal sealed class RecreateKeystore
     private RecreateKeystore()
     {
     }
+}
+
+/// <summary>Fault injection (tests, in-process only: no serializer of the link carries this type): the guardian throws.</summary>
+internal sealed record InjectGuardianFault(string Reason);
+
+/// <summary>
+/// What outlives one incarnation of <see cref="VaultGuardian"/>: the application it serves (the first
+/// authenticated Hello's sender) and the initial key task (taken once, by the first keystore).
+/// </summary>
+internal sealed class GuardianLedger(Task<RSA>? initialKey)
+{
+    private Task<RSA>? _initialKey = initialKey;
+    private IActorRef? _client;
+
+    public IActorRef? Client
+    {
+        get => Volatile.Read(ref _client);
+        set => Volatile.Write(ref _client, value);
+    }
+
+    public Task<RSA>? TakeInitialKey() => Interlocked.Exchange(ref _initialKey, null);
 }
