@@ -19,6 +19,14 @@ public sealed record TestVaultOptions
 
     /// <summary>How long a lease waits for capacity by default; zero fails fast.</summary>
     public TimeSpan LeaseCapacityWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The clock of lease deadlines (default: the system's). Pass a fake (for instance
+    /// <c>Microsoft.Extensions.Time.Testing.FakeTimeProvider</c>) and a lease expires exactly when the
+    /// test advances it past the deadline — its bytes zeroed, the call throwing
+    /// <see cref="LeaseExpiredException"/> — with no waiting and no race.
+    /// </summary>
+    public TimeProvider? TimeProvider { get; init; }
 }
 
 /// <summary>
@@ -82,21 +90,6 @@ public sealed class TestVault : IVault
 
         return LeaseRunner.RunAsync(name, callback, ttl, options?.CapacityWait ?? _options.LeaseCapacityWait, _options.MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
     }
-
-    /// <inheritdoc />
-    public Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(callback);
-        return WithSecretAsync(name, lease => ValueTask.FromResult(lease.Use(callback)), options, cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<T> WithSecretAsync<T>(Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default) =>
-        WithSecretAsync(VaultClient.DefaultSecretName, callback, options, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<T> WithDecryptedPasswordAsync<T>(Func<SecretLease, ValueTask<T>> callback, CancellationToken cancellationToken = default) =>
-        WithSecretAsync(VaultClient.DefaultSecretName, callback, null, cancellationToken);
 
     /// <inheritdoc />
     public Task<int> ReadInPasswordAsync(string prompt = "Password: ", CancellationToken cancellationToken = default)
@@ -215,7 +208,7 @@ public sealed class TestVault : IVault
             from.Bytes.CopyTo(to.WritableBytes);
         }
 
-        var lease = new SecretLease(Guid.NewGuid(), name, DateTimeOffset.UtcNow, ttl, copy);
+        var lease = new SecretLease(Guid.NewGuid(), name, ttl, copy, _options.TimeProvider);
         _tracker.Track(lease);
         _hooks.Audit(LeaseAuditKind.Granted, lease.Id, name, TimeSpan.Zero, $"ttl {ttl.TotalMilliseconds:0} ms");
         return Task.FromResult(lease);

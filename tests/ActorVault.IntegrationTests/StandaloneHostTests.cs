@@ -801,11 +801,11 @@ public sealed class StandaloneHostTests
         {
             zeroed = WaitUntilZeroed(bytes);
             return zeroed;
-        }, TimeSpan.FromMilliseconds(300)));
+        }, new LeaseOptions { Ttl = TimeSpan.FromMilliseconds(300) }));
         Assert.True(zeroed);
 
         // The host caps a longer lease than it allows (10 min), and says so in the grant.
-        TimeSpan granted = await vault.WithSecretAsync("password", static lease => ValueTask.FromResult(lease.Deadline - lease.GrantedAt), TimeSpan.FromDays(60));
+        TimeSpan granted = await vault.WithSecretAsync("password", static lease => ValueTask.FromResult(lease.Deadline - lease.GrantedAt), new LeaseOptions { Ttl = TimeSpan.FromDays(60) });
         Assert.Equal(TimeSpan.FromMinutes(10), granted);
 
         // 'actorvault lock' from another process revokes the live lease of this one.
@@ -816,7 +816,7 @@ public sealed class StandaloneHostTests
         {
             inside.SetResult();
             return ValueTask.FromResult(lease.Use(bytes => WaitUntilZeroed(bytes)));
-        }, TimeSpan.FromMinutes(5)));
+        }, new LeaseOptions { Ttl = TimeSpan.FromMinutes(5) }));
         await inside.Task.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(0, host.Cli("lock").Code);
         Exception? ended = await Record.ExceptionAsync(() => held.WaitAsync(TimeSpan.FromSeconds(90)));
@@ -841,7 +841,7 @@ public sealed class StandaloneHostTests
         {
             inside.SetResult();
             return WaitUntilZeroed(bytes);
-        }, TimeSpan.FromMinutes(5)));
+        }, new LeaseOptions { Ttl = TimeSpan.FromMinutes(5) }));
         await inside.Task.WaitAsync(TimeSpan.FromSeconds(60));
         ProcessExit.Signal(host.Pid, 15);
         // The host revokes it as it stops (LeaseRevoked), or its connection ends first (VaultUnavailable):

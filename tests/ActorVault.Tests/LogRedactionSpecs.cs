@@ -101,7 +101,7 @@ public sealed class LogRedactionSpecs : Akka.TestKit.Xunit2.TestKit
             from.Bytes.CopyTo(to.WritableBytes);
         }
 
-        return new SecretLease(Guid.NewGuid(), "main", DateTimeOffset.UtcNow, TimeSpan.FromMinutes(1), copy);
+        return new SecretLease(Guid.NewGuid(), "main", TimeSpan.FromMinutes(1), copy);
     }
 
     private sealed class CapturingLogger : ILogger

@@ -7,31 +7,13 @@ namespace ActorVault;
 /// lent to application code only inside a callback. Implemented by <see cref="VaultClient"/> (the
 /// real vault child) and by ActorVault.TestKit's in-process test vault.
 /// </summary>
-public interface IVault : IAsyncDisposable
+public interface IVault : ISecretLender, IAsyncDisposable
 {
     /// <summary>The vault's state: starting, locked (no secret), unlocked, restarting, stopped.</summary>
     VaultState State { get; }
 
     /// <summary>Raised when <see cref="State"/> changes (from an actor thread).</summary>
     event EventHandler<VaultStateChanged>? StateChanged;
-
-    /// <summary>
-    /// Leases secret <paramref name="name"/> for the duration of <paramref name="callback"/>: the vault
-    /// seals it to this session, it is opened here straight into secret memory, the callback runs, and
-    /// the bytes are zeroed when it ends — return, exception, cancellation — or at the lease's deadline
-    /// even if it still runs. Errors: <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>
-    /// (not found), <see cref="LeaseCapacityException"/>, <see cref="VaultUnavailableException"/>.
-    /// </summary>
-    Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
-
-    /// <summary>As the asynchronous overload, with a synchronous callback that receives the bytes.</summary>
-    Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
-
-    /// <summary>As <see cref="WithSecretAsync{T}(string, Func{SecretLease, ValueTask{T}}, LeaseOptions?, CancellationToken)"/> for the default secret.</summary>
-    Task<T> WithSecretAsync<T>(Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default);
-
-    /// <summary>Seed parity (<c>withDecryptedPassword(callback)</c>): a lease of the default secret.</summary>
-    Task<T> WithDecryptedPasswordAsync<T>(Func<SecretLease, ValueTask<T>> callback, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Seed parity (<c>readInPassword(prompt)</c>): the default secret, read by the vault from the

@@ -32,7 +32,6 @@ internal static class LeaseRunner
         }
 
         SecretLease? lease = null;
-        long started = 0;
         string outcome = "returned";
         try
         {
@@ -47,10 +46,9 @@ internal static class LeaseRunner
             }
 
             VaultMetrics.LeaseGranted(name);
-            started = System.Diagnostics.Stopwatch.GetTimestamp();
             // The lease's own deadline (what the vault granted; a standalone host may cap the request), on
             // the deadline thread, which needs no thread-pool thread to zero the bytes.
-            LeaseDeadlines.Arm(lease);
+            lease.ArmDeadline();
             // The caller's token ends the lease at once (bytes zeroed), like a revoke.
             using CancellationTokenRegistration onCancel = cancellationToken.Register(static state => ((SecretLease)state!).End(LeaseEnd.Cancelled, "the caller's cancellation token fired"), lease);
             T result;
@@ -89,7 +87,7 @@ internal static class LeaseRunner
                 string cause = endedEarly ? $"{lease.EndReasonText}; {outcome}" : outcome;
                 lease.Close();
                 tracker.Untrack(lease);
-                TimeSpan held = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                TimeSpan held = lease.Held;
                 hooks.Released(lease, held, outcome);
                 VaultMetrics.LeaseEnded(name, how, held);
                 // The one audit event of this lease's end, whoever ended it (the callback, the deadline,

@@ -4,7 +4,7 @@ using ActorVault.Memory;
 namespace ActorVault;
 
 /// <summary>
-/// Callback-scoped access to a secret: valid only inside the <see cref="IVault.WithSecretAsync{T}(string, Func{SecretLease, ValueTask{T}}, LeaseOptions?, CancellationToken)"/>
+/// Callback-scoped access to a secret: valid only inside the <see cref="ISecretLender.WithSecretAsync{T}"/>
 /// callback that received it, and only until its <see cref="Deadline"/>. When the callback ends —
 /// return, exception, cancellation — or the deadline passes, the lease is revoked, or the vault dies,
 /// the bytes are zeroed at once (even while the callback still runs) and any later access throws:
@@ -24,13 +24,19 @@ public sealed class SecretLease
     private LeaseEnd _end;
     private string _endReason = string.Empty;
 
-    internal SecretLease(Guid id, string name, DateTimeOffset grantedAt, TimeSpan ttl, SecretBuffer buffer)
+    private ITimer? _deadlineTimer;
+
+    /// <summary>A lease granted now for <paramref name="ttl"/> on <paramref name="clock"/> (default: the system's monotonic clock).</summary>
+    internal SecretLease(Guid id, string name, TimeSpan ttl, SecretBuffer buffer, TimeProvider? clock = null)
     {
+        Clock = clock ?? TimeProvider.System;
         Id = id;
         Name = name;
-        GrantedAt = grantedAt;
-        Deadline = grantedAt + ttl;
-        DeadlineTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(ttl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        GrantedAt = Clock.GetUtcNow();
+        Deadline = GrantedAt + ttl;
+        Ttl = ttl;
+        GrantedTimestamp = Clock.GetTimestamp();
+        DeadlineTimestamp = GrantedTimestamp + (long)(ttl.TotalSeconds * Clock.TimestampFrequency);
         _buffer = buffer;
         _hold = buffer.Hold();
         Length = buffer.Length;
@@ -67,7 +73,7 @@ public sealed class SecretLease
         {
             // Every access checks the clock itself: past the deadline the bytes are zeroed now, even
             // if the deadline thread has not run yet.
-            if (System.Diagnostics.Stopwatch.GetTimestamp() >= DeadlineTimestamp)
+            if (Clock.GetTimestamp() >= DeadlineTimestamp)
             {
                 Expire();
             }
@@ -115,8 +121,34 @@ public sealed class SecretLease
     /// <summary>Why the lease ended, in words (for the audit line).</summary>
     internal string EndReasonText => _endReason;
 
-    /// <summary>The deadline on the monotonic clock (a <see cref="System.Diagnostics.Stopwatch"/> timestamp): wall-clock changes do not move it.</summary>
+    /// <summary>The clock of the deadline: the system's, or a test's (TestVault with a TimeProvider).</summary>
+    internal TimeProvider Clock { get; }
+
+    internal TimeSpan Ttl { get; }
+
+    /// <summary>When it was granted, on <see cref="Clock"/>'s monotonic timestamps.</summary>
+    internal long GrantedTimestamp { get; }
+
+    /// <summary>The deadline on <see cref="Clock"/>'s monotonic timestamps: wall-clock changes do not move it.</summary>
     internal long DeadlineTimestamp { get; }
+
+    /// <summary>Time held so far, on <see cref="Clock"/>.</summary>
+    internal TimeSpan Held => Clock.GetElapsedTime(GrantedTimestamp);
+
+    /// <summary>
+    /// Arms the hard deadline: on the system clock, the dedicated deadline thread (no thread-pool
+    /// thread needed); on a test's clock, that clock's timer (a fake clock fires it when advanced).
+    /// </summary>
+    internal void ArmDeadline()
+    {
+        if (ReferenceEquals(Clock, TimeProvider.System))
+        {
+            Client.LeaseDeadlines.Arm(this);
+            return;
+        }
+
+        _deadlineTimer = Clock.CreateTimer(static state => ((SecretLease)state!).Expire(), this, Ttl, Timeout.InfiniteTimeSpan);
+    }
 
     /// <summary>Ends the lease as expired (bytes zeroed now); true for the first end only.</summary>
     internal bool Expire() => End(LeaseEnd.Expired, "deadline reached");
@@ -170,6 +202,7 @@ public sealed class SecretLease
     internal void Close()
     {
         End(LeaseEnd.Released, "the callback ended");
+        _deadlineTimer?.Dispose();
         _hold.Dispose();
         _buffer.Dispose();
         _ended.Dispose();

@@ -339,7 +339,7 @@ public sealed class VaultClient : IVault
     internal async Task<SecretBuffer> OpenSecretAsync(string name, CancellationToken cancellationToken = default)
     {
         // A lease like any other (deadline, audit, revoke in the vault): the vault has no other way out.
-        SecretBuffer buffer = await WithSecretAsync(name, static bytes => SecretMemory.CopyFrom(bytes), cancellationToken: cancellationToken).ConfigureAwait(false);
+        SecretBuffer buffer = await this.WithSecretAsync(name, static bytes => SecretMemory.CopyFrom(bytes), cancellationToken: cancellationToken).ConfigureAwait(false);
         _tracker.Track(buffer);
         return buffer;
     }
@@ -390,32 +390,6 @@ public sealed class VaultClient : IVault
         TimeSpan wait = options?.CapacityWait ?? _leaseDefaults.CapacityWait;
         return await LeaseRunner.RunAsync(name, callback, ttl, wait, _leaseDefaults.MaxConcurrent, _capacity, _tracker, _leaseHooks, cancellationToken).ConfigureAwait(false);
     }
-
-    /// <inheritdoc />
-    public Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(callback);
-        return WithSecretAsync(name, lease => ValueTask.FromResult(lease.Use(callback)), options, cancellationToken);
-    }
-
-    /// <summary>As the other overloads, for a callback with no result.</summary>
-    public Task WithSecretAsync(string name, SecretReadAction callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(callback);
-        return WithSecretAsync(name, lease =>
-        {
-            lease.Use(callback);
-            return ValueTask.FromResult(true);
-        }, options, cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<T> WithSecretAsync<T>(Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default) =>
-        WithSecretAsync(DefaultSecretName, callback, options, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<T> WithDecryptedPasswordAsync<T>(Func<SecretLease, ValueTask<T>> callback, CancellationToken cancellationToken = default) =>
-        WithSecretAsync(DefaultSecretName, callback, null, cancellationToken);
 
     /// <inheritdoc />
     public async Task<int> ReadInPasswordAsync(string prompt = "Password: ", CancellationToken cancellationToken = default)
@@ -470,7 +444,7 @@ public sealed class VaultClient : IVault
         SecretLease lease;
         try
         {
-            lease = new SecretLease(granted.LeaseId, name, DateTimeOffset.UtcNow, ttl, buffer);
+            lease = new SecretLease(granted.LeaseId, name, ttl, buffer);
         }
         catch
         {

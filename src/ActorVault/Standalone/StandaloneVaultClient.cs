@@ -13,7 +13,7 @@ namespace ActorVault.Standalone;
 /// bytes are zeroed when the callback returns or throws, at the deadline even while it still runs, and
 /// when the host revokes it (<c>actorvault lock</c>, the vault lost its secret, the host stopped).
 /// </summary>
-public sealed class StandaloneVaultClient : IAsyncDisposable
+public sealed class StandaloneVaultClient : ISecretLender, IAsyncDisposable
 {
     private const int MaxConcurrentLeases = 64;
 
@@ -58,28 +58,21 @@ public sealed class StandaloneVaultClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Leases secret <paramref name="name"/> for <paramref name="callback"/>. The bytes are zeroed when the
-    /// callback ends, after <paramref name="ttl"/> (default: the host's; the host caps it) even if it still
-    /// runs, or when the host revokes the lease — then the call throws <see cref="LeaseExpiredException"/>
-    /// or <see cref="LeaseRevokedException"/>, never the callback's value. Other errors:
-    /// <see cref="SecretLockedException"/>, <see cref="VaultOperationException"/>, <see cref="HostConnectionException"/>.
+    /// Leases secret <paramref name="name"/> for <paramref name="callback"/> (see <see cref="ISecretLender"/>).
+    /// <see cref="LeaseOptions.Ttl"/> defaults to the host's lease TTL, and the host caps it at its
+    /// <c>max-lease-ttl</c>; the deadline is what the host granted. The host revokes a lease on
+    /// <c>actorvault lock</c>, when the vault loses its secret, and when it stops. Other errors:
+    /// <see cref="HostConnectionException"/>.
     /// </summary>
-    public Task<T> WithSecretAsync<T>(string name, SecretReadFunc<T> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
+    public Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, LeaseOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return WithSecretAsync(name, lease => ValueTask.FromResult(lease.Use(callback)), ttl, cancellationToken);
-    }
-
-    /// <summary>As the other overload, with the <see cref="SecretLease"/> itself (its <see cref="SecretLease.Ended"/> token fires when the lease ends).</summary>
-    public Task<T> WithSecretAsync<T>(string name, Func<SecretLease, ValueTask<T>> callback, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(callback);
-        if (ttl is { } t && t <= TimeSpan.Zero)
+        if (options?.Ttl is { } t && t <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A lease's deadline must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(options), t, "A lease's deadline must be positive.");
         }
 
-        return LeaseRunner.RunAsync(name, callback, ttl ?? TimeSpan.Zero, TimeSpan.FromSeconds(5), MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
+        return LeaseRunner.RunAsync(name, callback, options?.Ttl ?? TimeSpan.Zero, options?.CapacityWait ?? TimeSpan.FromSeconds(5), MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
     }
 
     /// <summary>Zeroes every live lease and closes the connection.</summary>
@@ -131,7 +124,7 @@ public sealed class StandaloneVaultClient : IAsyncDisposable
             }
 
             // The host's cap wins over the caller's wish; the shorter deadline is kept here.
-            var lease = new SecretLease(id, name, DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(granted), frame.TakeSecret()!);
+            var lease = new SecretLease(id, name, TimeSpan.FromMilliseconds(granted), frame.TakeSecret()!);
             _tracker.Track(lease);
             return lease;
         }
