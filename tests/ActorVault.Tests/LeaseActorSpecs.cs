@@ -33,7 +33,7 @@ public sealed class LeaseActorSpecs : Akka.TestKit.Xunit2.TestKit
         Welcome welcome = Ask<Welcome>(new Hello(Guid.NewGuid(), 1));
         using RSA rsa = RSA.Create();
         rsa.ImportSubjectPublicKeyInfo(welcome.Keystore.PublicKey, out _);
-        PublicKeySealed sealedValue = PublicKeySealing.Seal(rsa, PublicKeySealing.Fingerprint(welcome.Keystore.PublicKey), "leased bytes"u8, PublicKeySealing.SetPurpose, "main");
+        PublicKeySealed sealedValue = PublicKeySealing.Seal(rsa, PublicKeySealing.Fingerprint(welcome.Keystore.PublicKey), "leased bytes"u8, Protocol.Labels.SetPurpose, "main");
         Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "main", sealedValue));
     }
 
@@ -42,9 +42,9 @@ public sealed class LeaseActorSpecs : Akka.TestKit.Xunit2.TestKit
     {
         LeaseGranted granted = Ask<LeaseGranted>(new AcquireLease(Guid.NewGuid(), "main", 10_000));
         byte[] plain = new byte[granted.Ciphertext.Length];
-        Assert.True(Aead.TryDecrypt(_keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, plain, KeystoreActor.LeaseAad("main", granted.LeaseId)));
+        Assert.True(Aead.TryDecrypt(_keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, plain, Protocol.Labels.Lease("main", granted.LeaseId)));
         Assert.Equal("leased bytes"u8.ToArray(), plain);
-        Assert.False(Aead.TryDecrypt(_keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, plain, KeystoreActor.LeaseAad("main", Guid.NewGuid())), "bound to its lease id");
+        Assert.False(Aead.TryDecrypt(_keys.PayloadKey, granted.Nonce, granted.Ciphertext, granted.Tag, plain, Protocol.Labels.Lease("main", Guid.NewGuid())), "bound to its lease id");
 
         Assert.Equal(LeaseAuditKind.Granted, _audit.ExpectMsg<LeaseAuditEvent>(Wait).Kind);
         _guardian.Tell(new VaultEnvelope(_keys.Id, new LeaseReleased(granted.LeaseId, 1234, "returned")), _app.Ref);

@@ -84,10 +84,10 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     {
         Welcome welcome = Hello();
         byte[] secret = [0, 1, 2, 255, 10, 13, .. "sealed and opened"u8];
-        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(welcome, secret, PublicKeySealing.SetPurpose, "db")));
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(welcome, secret, Protocol.Labels.SetPurpose, "db")));
 
-        Assert.True(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "db", SealTo(welcome, secret, PublicKeySealing.VerifyPurpose, "db"))).Matches);
-        Assert.False(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "db", SealTo(welcome, [.. secret, 0], PublicKeySealing.VerifyPurpose, "db"))).Matches);
+        Assert.True(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "db", SealTo(welcome, secret, Protocol.Labels.VerifyPurpose, "db"))).Matches);
+        Assert.False(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "db", SealTo(welcome, [.. secret, 0], Protocol.Labels.VerifyPurpose, "db"))).Matches);
 
         Assert.True(Ask<SecretLocked>(new LockSecret(Guid.NewGuid(), "db")).Existed);
         Assert.False(Ask<SecretLocked>(new LockSecret(Guid.NewGuid(), "db")).Existed);
@@ -97,7 +97,7 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     public void AFailureOfTheGuardian_RestartsIt_WithItsSessionAndClient_AndTheApplicationHearsOfTheEmptyKeystore()
     {
         Welcome welcome = Hello();
-        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(welcome, "zeroed"u8.ToArray(), PublicKeySealing.SetPurpose, "db")));
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(welcome, "zeroed"u8.ToArray(), Protocol.Labels.SetPurpose, "db")));
         TestProbe errors = CreateTestProbe();
         Sys.EventStream.Subscribe(errors.Ref, typeof(Akka.Event.Error));
 
@@ -114,7 +114,7 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(id, Reply<Pong>(id).RequestId);
         Assert.Empty(Ask<VaultStatusReply>(new GetVaultStatus(Guid.NewGuid())).Secrets);
         Welcome fresh = welcome with { Keystore = reset.Keystore };
-        Assert.Equal(6, Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(fresh, "second"u8.ToArray(), PublicKeySealing.SetPurpose, "db"))).Length);
+        Assert.Equal(6, Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "db", SealTo(fresh, "second"u8.ToArray(), Protocol.Labels.SetPurpose, "db"))).Length);
     }
 
     [Fact]
@@ -122,15 +122,15 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     {
         Welcome welcome = Hello();
         byte[] secret = "s3cret"u8.ToArray();
-        Assert.Equal(VaultErrorCode.SealedPayloadRejected, Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, PublicKeySealing.SetPurpose, "b"))).Code);
-        Assert.Equal(VaultErrorCode.SealedPayloadRejected, Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, PublicKeySealing.VerifyPurpose, "a"))).Code);
+        Assert.Equal(VaultErrorCode.SealedPayloadRejected, Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, Protocol.Labels.SetPurpose, "b"))).Code);
+        Assert.Equal(VaultErrorCode.SealedPayloadRejected, Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, Protocol.Labels.VerifyPurpose, "a"))).Code);
 
-        PublicKeySealed altered = SealTo(welcome, secret, PublicKeySealing.SetPurpose, "a");
+        PublicKeySealed altered = SealTo(welcome, secret, Protocol.Labels.SetPurpose, "a");
         altered.Ciphertext[0] ^= 1;
         Assert.Equal(VaultErrorCode.SealedPayloadRejected, Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", altered)).Code);
 
         Ask<KeypairGenerated>(new GenerateKeypair(Guid.NewGuid(), 2048));
-        RequestFailed stale = Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, PublicKeySealing.SetPurpose, "a")));
+        RequestFailed stale = Ask<RequestFailed>(new SetSecret(Guid.NewGuid(), "a", SealTo(welcome, secret, Protocol.Labels.SetPurpose, "a")));
         Assert.Equal(VaultErrorCode.SealedPayloadRejected, stale.Code);
         Assert.Contains("another public key", stale.Message, StringComparison.Ordinal);
         Assert.Equal(VaultErrorCode.BadRequest, Ask<RequestFailed>(new LockSecret(Guid.NewGuid(), "../etc")).Code);
@@ -140,11 +140,11 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     public void GenerateKeypair_RewrapsDataKeys_SecretsStillOpen()
     {
         Welcome welcome = Hello();
-        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "k", SealTo(welcome, "kept"u8.ToArray(), PublicKeySealing.SetPurpose, "k")));
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "k", SealTo(welcome, "kept"u8.ToArray(), Protocol.Labels.SetPurpose, "k")));
         KeypairGenerated generated = Ask<KeypairGenerated>(new GenerateKeypair(Guid.NewGuid(), 3072));
         Assert.Equal(3072, generated.Keystore.KeyBits);
         Welcome fresh = Hello();
-        Assert.True(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "k", SealTo(fresh, "kept"u8.ToArray(), PublicKeySealing.VerifyPurpose, "k"))).Matches);
+        Assert.True(Ask<SecretVerified>(new VerifySecret(Guid.NewGuid(), "k", SealTo(fresh, "kept"u8.ToArray(), Protocol.Labels.VerifyPurpose, "k"))).Matches);
         Assert.Equal(VaultErrorCode.BadRequest, Ask<RequestFailed>(new GenerateKeypair(Guid.NewGuid(), 1024)).Code);
     }
 
@@ -190,8 +190,8 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
     {
         Welcome welcome = Hello();
         int baseline = SecretMemory.Status.LiveBuffers;
-        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "one", SealTo(welcome, "1"u8.ToArray(), PublicKeySealing.SetPurpose, "one")));
-        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "two", SealTo(welcome, "2"u8.ToArray(), PublicKeySealing.SetPurpose, "two")));
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "one", SealTo(welcome, "1"u8.ToArray(), Protocol.Labels.SetPurpose, "one")));
+        Ask<SecretStored>(new SetSecret(Guid.NewGuid(), "two", SealTo(welcome, "2"u8.ToArray(), Protocol.Labels.SetPurpose, "two")));
         Assert.Equal(baseline + 2, SecretMemory.Status.LiveBuffers); // one data key per secret
 
         // A request the keystore cannot handle (a null payload) makes it throw while it holds both data keys.

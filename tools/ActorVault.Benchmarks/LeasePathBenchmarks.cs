@@ -36,14 +36,14 @@ public class LeasePathBenchmarks
         byte[] nonce = RandomNumberGenerator.GetBytes(Aead.NonceSize);
         byte[] ciphertext = new byte[secret.Length];
         byte[] tag = new byte[Aead.TagSize];
-        Aead.Encrypt(dataKey, nonce, secret, ciphertext, tag, KeystoreActor.StoredAad("main"));
+        Aead.Encrypt(dataKey, nonce, secret, ciphertext, tag, Protocol.Labels.Stored("main"));
         _stored = new KeystoreActor.StoredSecret(dataKey, nonce, ciphertext, tag);
 
         _rsa = RSA.Create(2048);
         _rsaWrapped = _rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA256);
         _rsaOutput = new byte[256];
         _requestId = Guid.NewGuid();
-        _sessionSealed = KeystoreActor.Seal(_session, KeystoreActor.LeaseAad("main", _requestId), "main", _stored);
+        _sessionSealed = KeystoreActor.Seal(_session, Protocol.Labels.Lease("main", _requestId), "main", _stored);
     }
 
     [GlobalCleanup]
@@ -55,7 +55,7 @@ public class LeasePathBenchmarks
     }
 
     [Benchmark(Description = "vault: open sealed secret + seal for session (AES-256-GCM x2)")]
-    public int VaultOpenForLease() => KeystoreActor.Seal(_session, KeystoreActor.LeaseAad("main", _requestId), "main", _stored).Ciphertext.Length;
+    public int VaultOpenForLease() => KeystoreActor.Seal(_session, Protocol.Labels.Lease("main", _requestId), "main", _stored).Ciphertext.Length;
 
     [Benchmark(Baseline = true, Description = "baseline: RSA-2048 OAEP private decrypt per lease")]
     public int RsaPerLease() => _rsa.TryDecrypt(_rsaWrapped, _rsaOutput, RSAEncryptionPadding.OaepSHA256, out int written) ? written : -1;
@@ -65,6 +65,6 @@ public class LeasePathBenchmarks
     {
         using SecretBuffer buffer = SecretMemory.Allocate(_sessionSealed.Ciphertext.Length);
         using SecretBuffer.Scope scope = buffer.Open();
-        return Aead.TryDecrypt(_session.PayloadKey, _sessionSealed.Nonce, _sessionSealed.Ciphertext, _sessionSealed.Tag, scope.WritableBytes, KeystoreActor.LeaseAad("main", _requestId));
+        return Aead.TryDecrypt(_session.PayloadKey, _sessionSealed.Nonce, _sessionSealed.Ciphertext, _sessionSealed.Tag, scope.WritableBytes, Protocol.Labels.Lease("main", _requestId));
     }
 }

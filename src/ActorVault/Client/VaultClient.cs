@@ -268,7 +268,7 @@ public sealed class VaultClient : IVault
         PublicKeySealed sealedValue;
         try
         {
-            sealedValue = Seal(secret, PublicKeySealing.SetPurpose, name);
+            sealedValue = Seal(secret, Labels.SetPurpose, name);
         }
         finally
         {
@@ -299,7 +299,7 @@ public sealed class VaultClient : IVault
         PublicKeySealed sealedValue;
         using (SecretBuffer.Scope scope = candidate.Open())
         {
-            sealedValue = Seal(scope.Bytes, PublicKeySealing.VerifyPurpose, name);
+            sealedValue = Seal(scope.Bytes, Labels.VerifyPurpose, name);
         }
 
         return VerifySealedAsync(name, sealedValue, cancellationToken);
@@ -315,7 +315,7 @@ public sealed class VaultClient : IVault
         PublicKeySealed sealedValue;
         try
         {
-            sealedValue = Seal(candidate, PublicKeySealing.VerifyPurpose, name);
+            sealedValue = Seal(candidate, Labels.VerifyPurpose, name);
         }
         finally
         {
@@ -440,7 +440,7 @@ public sealed class VaultClient : IVault
             throw new VaultUnavailableException("The vault session ended before the lease could be opened.", State);
         }
 
-        SecretBuffer buffer = OpenPayload(keys, granted.Nonce, granted.Ciphertext, granted.Tag, Vault.KeystoreActor.LeaseAad(name, granted.LeaseId), name);
+        SecretBuffer buffer = OpenPayload(keys, granted.Nonce, granted.Ciphertext, granted.Tag, Labels.Lease(name, granted.LeaseId), name);
         SecretLease lease;
         try
         {
@@ -572,7 +572,7 @@ public sealed class VaultClient : IVault
                 _tracker.EndAll(LeaseEnd.Revoked, $"signal {number}");
                 _ = Task.Run(async () =>
                 {
-                    await CoordinatedShutdown.Get(_system).Run(new Vault.VaultHost.SignalReason(number)).ConfigureAwait(false);
+                    await CoordinatedShutdown.Get(_system).Run(new SignalReason(number)).ConfigureAwait(false);
                     await _system.WhenTerminated.ConfigureAwait(false);
                     if (Environment.GetEnvironmentVariable("ACTORVAULT_TEST_HOLD_AFTER_SHUTDOWN") == "1")
                     {

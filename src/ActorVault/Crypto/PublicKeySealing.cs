@@ -14,14 +14,11 @@ namespace ActorVault.Crypto;
 /// </summary>
 internal static class PublicKeySealing
 {
-    public const string SetPurpose = "set-secret";
-    public const string VerifyPurpose = "verify-secret";
     public static readonly RSAEncryptionPadding Padding = RSAEncryptionPadding.OaepSHA256;
 
     public static byte[] Fingerprint(byte[] subjectPublicKeyInfo) => SHA256.HashData(subjectPublicKeyInfo);
 
-    public static byte[] AssociatedData(string purpose, string name) =>
-        Encoding.UTF8.GetBytes($"actorvault/v1/{purpose}\0{name}");
+    public static byte[] AssociatedData(string purpose, string name) => Protocol.Labels.Sealed(purpose, name);
 
     /// <summary>Seals <paramref name="secret"/>; the data key is zeroed before returning. Does not touch <paramref name="secret"/>.</summary>
     public static PublicKeySealed Seal(RSA publicKey, byte[] fingerprint, ReadOnlySpan<byte> secret, string purpose, string name)

@@ -22,10 +22,10 @@ internal sealed class SessionKeys : IDisposable
 {
     public const int BootstrapSize = 32;
 
-    private static readonly byte[] Salt = Encoding.ASCII.GetBytes("actorvault/v1/bootstrap");
-    private static readonly byte[] IdInfo = Encoding.ASCII.GetBytes("actorvault/v1/session-id");
-    private static readonly byte[] EnvelopeInfo = Encoding.ASCII.GetBytes("actorvault/v1/envelope-key");
-    private static readonly byte[] PayloadInfo = Encoding.ASCII.GetBytes("actorvault/v1/payload-key");
+    private static readonly byte[] Salt = Protocol.Labels.BootstrapSalt;
+    private static readonly byte[] IdInfo = Protocol.Labels.SessionIdInfo;
+    private static readonly byte[] EnvelopeInfo = Protocol.Labels.EnvelopeKeyInfo;
+    private static readonly byte[] PayloadInfo = Protocol.Labels.PayloadKeyInfo;
 
     private readonly SecretBuffer _envelopeKey;
     private readonly SecretBuffer _payloadKey;

@@ -32,8 +32,8 @@ internal static class LinkHandshake
     public const int TagSize = 32;
 
     private const int MaxReadyBytes = 512;
-    private const string ReadyPrefix = "ACTORVAULT-READY/1";
-    private static readonly byte[] ReadyInfo = Encoding.ASCII.GetBytes("actorvault/v1/ready-tag");
+    private const string ReadyPrefix = Protocol.VaultProcessContract.ReadyPrefix;
+    private static readonly byte[] ReadyInfo = Protocol.Labels.ReadyTagInfo;
 
     /// <summary>The vault guardian's path on the link named <paramref name="linkName"/>.</summary>
     public static string GuardianPath(string linkName) => $"{LinkSockets.AddressOf(VaultSystem, linkName)}/user/vault";

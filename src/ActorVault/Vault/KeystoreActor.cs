@@ -187,7 +187,7 @@ internal sealed class KeystoreActor : ReceiveActor
         SecretBuffer plaintext;
         try
         {
-            plaintext = PublicKeySealing.Open(_rsa!, _fingerprint, request.Payload, PublicKeySealing.SetPurpose, request.Name, _settings.MaxSecretBytes);
+            plaintext = PublicKeySealing.Open(_rsa!, _fingerprint, request.Payload, Labels.SetPurpose, request.Name, _settings.MaxSecretBytes);
         }
         catch (CryptographicException e)
         {
@@ -224,7 +224,7 @@ internal sealed class KeystoreActor : ReceiveActor
             byte[] nonce, ciphertext, tag;
             using (SecretBuffer.Scope secret = plaintext.Open())
             {
-                (nonce, ciphertext, tag) = Aead.Seal(dataKey, secret.Bytes, StoredAad(name));
+                (nonce, ciphertext, tag) = Aead.Seal(dataKey, secret.Bytes, Labels.Stored(name));
             }
 
             if (_secrets.Remove(name, out StoredSecret? previous))
@@ -259,7 +259,7 @@ internal sealed class KeystoreActor : ReceiveActor
         SecretBuffer candidate;
         try
         {
-            candidate = PublicKeySealing.Open(_rsa!, _fingerprint, request.Candidate, PublicKeySealing.VerifyPurpose, request.Name, _settings.MaxSecretBytes);
+            candidate = PublicKeySealing.Open(_rsa!, _fingerprint, request.Candidate, Labels.VerifyPurpose, request.Name, _settings.MaxSecretBytes);
         }
         catch (CryptographicException e)
         {
@@ -306,7 +306,7 @@ internal sealed class KeystoreActor : ReceiveActor
         }
         else
         {
-            (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, LeaseAad(request.Name, message.LeaseId), request.Name, stored);
+            (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, Labels.Lease(request.Name, message.LeaseId), request.Name, stored);
             reply = new LeaseGranted(request.RequestId, message.LeaseId, request.Name, message.TtlMs, nonce, ciphertext, tag);
         }
 
@@ -321,13 +321,10 @@ internal sealed class KeystoreActor : ReceiveActor
         return Aead.Seal(keys.PayloadKey, plain.Bytes, aad);
     }
 
-    internal static byte[] LeaseAad(string name, Guid leaseId) => Encoding.UTF8.GetBytes($"actorvault/v1/lease\0{name}\0{leaseId:N}");
-
     internal static SecretBuffer Open(string name, StoredSecret stored) =>
-        Aead.TryOpen(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, StoredAad(name))
+        Aead.TryOpen(stored.DataKey, stored.Nonce, stored.Ciphertext, stored.Tag, Labels.Stored(name))
         ?? throw new CryptographicException($"Stored secret {SecretNames.Describe(name)} failed authentication; the keystore is corrupt.");
 
-    internal static byte[] StoredAad(string name) => Encoding.UTF8.GetBytes($"actorvault/v1/stored\0{name}");
 
 
     private static RequestFailed? Invalid(Guid requestId, string name) =>

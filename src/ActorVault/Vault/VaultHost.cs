@@ -5,6 +5,7 @@ using ActorVault.Configuration;
 using ActorVault.Crypto;
 using ActorVault.Memory;
 using ActorVault.Memory.Readers;
+using ActorVault.Protocol;
 
 namespace ActorVault.Vault;
 
@@ -17,14 +18,8 @@ namespace ActorVault.Vault;
 /// the bootstrap (<see cref="Transport.LinkHandshake"/>). When the parent is gone: zero everything,
 /// shut down, exit within a second.
 /// </summary>
-public static class VaultHost
+internal static class VaultHost
 {
-    /// <summary>Exit code when the parent went away (its process, the link socket or stdin).</summary>
-    public const int ExitParentGone = 0;
-
-    /// <summary>Exit code for a bootstrap or startup failure.</summary>
-    public const int ExitStartupFailed = 2;
-
     /// <summary>How long the vault's own shutdown may take once its parent is gone, before the process ends anyway.</summary>
     private static readonly TimeSpan ParentGoneLeash = TimeSpan.FromMilliseconds(700);
 
@@ -58,7 +53,7 @@ public static class VaultHost
                     break;
                 default:
                     Console.Error.WriteLine($"actorvault vault: unknown argument '{args[i]}'");
-                    return ExitStartupFailed;
+                    return VaultProcessContract.ExitStartupFailed;
             }
         }
 
@@ -72,7 +67,7 @@ public static class VaultHost
             var leash = new Thread(static () =>
             {
                 Thread.Sleep(ParentGoneLeash + TimeSpan.FromMilliseconds(150));
-                Memory.Processes.ProcessExit.Now(ExitParentGone);
+                Memory.Processes.ProcessExit.Now(VaultProcessContract.ExitParentGone);
             }) { IsBackground = true, Name = "actorvault-exit-leash" };
             leash.Start();
         });
@@ -88,7 +83,7 @@ public static class VaultHost
         if (linkPath is null || linkName is null)
         {
             Console.Error.WriteLine("actorvault vault: no --link socket (the vault is started by the application, which gives it one).");
-            return ExitStartupFailed;
+            return VaultProcessContract.ExitStartupFailed;
         }
 
         // Then harden, before anything secret exists and before the link is opened: the parent gives
@@ -103,7 +98,7 @@ public static class VaultHost
         if (!heap.Initialized)
         {
             Console.Error.WriteLine("actorvault vault: the OpenSSL secure heap could not be initialized; refusing to hold keys outside it.");
-            return ExitStartupFailed;
+            return VaultProcessContract.ExitStartupFailed;
         }
 
         var link = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
@@ -120,7 +115,7 @@ public static class VaultHost
             {
                 link.Dispose();
                 Console.Error.WriteLine($"actorvault vault: the link socket '{linkPath}' is held by pid {peerPid} (uid {peerUid}), not by the parent {parentPid}; refused before reading anything.");
-                return ExitStartupFailed;
+                return VaultProcessContract.ExitStartupFailed;
             }
 
             watch.WatchHangup((int)link.Handle, "the link socket");
@@ -131,7 +126,7 @@ public static class VaultHost
         {
             link.Dispose();
             Console.Error.WriteLine($"actorvault vault: no bootstrap secret on the link socket: {e.Message}");
-            return ExitStartupFailed;
+            return VaultProcessContract.ExitStartupFailed;
         }
 
         Config config = ActorVaultConfig.ForVault(ConfigurationFactory.ParseString(rsaBits is { } bits ? $"actorvault.keystore.rsa-bits = {bits}" : string.Empty));
@@ -155,7 +150,7 @@ public static class VaultHost
             keys.Dispose();
             bootstrap.Dispose();
             Console.Error.WriteLine($"actorvault vault: {e.Message}");
-            return ExitStartupFailed;
+            return VaultProcessContract.ExitStartupFailed;
         }
 
         Serialization.SessionKeyRing.For(system).Add(keys);
@@ -217,7 +212,7 @@ public static class VaultHost
             // The parent is gone (the watch already zeroed everything): shut down with a short leash.
             Console.Error.WriteLine($"actorvault vault: {parentGone.Task.Result}; secret memory zeroed; exiting.");
             _ = shutdown.Run(ParentGoneReason.Instance).Wait(ParentGoneLeash);
-            exitCode = ExitParentGone;
+            exitCode = VaultProcessContract.ExitParentGone;
         }
         else
         {
@@ -256,32 +251,11 @@ public static class VaultHost
             return;
         }
 
-        string done = $"ACTORVAULT-SHUTDOWN-DONE exit={exitCode}";
+        string done = $"{VaultProcessContract.ShutdownDone} exit={exitCode}";
         Console.Out.WriteLine(done);
         Console.Out.Flush();
         Console.Error.WriteLine(done); // the application forwards stderr to its log
         Console.Error.Flush();
         _ = SecretDescriptors.WaitForEndOfInput(0);
-    }
-
-    /// <summary>CoordinatedShutdown reason: a signal.</summary>
-    public sealed class SignalReason(int signal) : CoordinatedShutdown.Reason
-    {
-        /// <inheritdoc />
-        public override int ExitCode { get; } = 128 + signal;
-    }
-
-    /// <summary>CoordinatedShutdown reason: the application that owns this vault is gone.</summary>
-    public sealed class ParentGoneReason : CoordinatedShutdown.Reason
-    {
-        /// <summary>The singleton.</summary>
-        public static readonly ParentGoneReason Instance = new();
-
-        private ParentGoneReason()
-        {
-        }
-
-        /// <inheritdoc />
-        public override int ExitCode => ExitParentGone;
     }
 }

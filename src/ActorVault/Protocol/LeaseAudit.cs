@@ -1,5 +1,7 @@
 namespace ActorVault;
 
+// Part of the contract (both sides write the audit trail in this shape); in the root namespace because it is public API.
+
 /// <summary>What happened to a lease.</summary>
 public enum LeaseAuditKind
 {
