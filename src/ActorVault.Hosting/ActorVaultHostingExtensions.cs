@@ -62,7 +62,7 @@ public static class ActorVaultHostingExtensions
         ArgumentNullException.ThrowIfNull(options);
         // The application owns the process's signals (its own actor system handles them).
         options.HandleSignals ??= false;
-        string hocon = ActorVaultHocon.From(options);
+        string hocon = options.ToHocon();
         if (hocon.Length > 0)
         {
             builder.AddHocon(hocon, HoconAddMode.Prepend);
@@ -75,7 +75,8 @@ public static class ActorVaultHostingExtensions
             ActorVaultHolder? holder = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<ActorVaultHolder>();
             try
             {
-                VaultClient client = await VaultClient.StartAsync(options).ConfigureAwait(false);
+                // The application's own actorvault.* HOCON counts too (the options above were prepended to it).
+                VaultClient client = await VaultClient.StartAsync(system.Settings.Config, options).ConfigureAwait(false);
                 registry.Register<ActorVaultSupervisor>(client.Supervisor);
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop", async () =>
                 {

@@ -5,20 +5,23 @@ using ActorVault.Memory.Readers;
 
 namespace ActorVault.TestKit;
 
-/// <summary>Options of a <see cref="TestVault"/> (the same defaults as the real vault).</summary>
+/// <summary>Options of a <see cref="TestVault"/>: the real vault's defaults, read from the same reference HOCON.</summary>
 public sealed record TestVaultOptions
 {
-    /// <summary>Deadline of a lease when <see cref="LeaseOptions.Ttl"/> is not given.</summary>
-    public TimeSpan DefaultLeaseTtl { get; init; } = TimeSpan.FromSeconds(30);
+    private static readonly Configuration.Settings Link = new(Configuration.ActorVaultConfig.Link, "actorvault.lease");
+    private static readonly Configuration.Settings Vault = new(Configuration.ActorVaultConfig.Vault, "actorvault.lease");
 
-    /// <summary>The longest deadline a lease may ask for.</summary>
-    public TimeSpan MaxLeaseTtl { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Deadline of a lease when <see cref="LeaseOptions.Ttl"/> is not given (<c>actorvault.lease.default-ttl</c>).</summary>
+    public TimeSpan DefaultLeaseTtl { get; init; } = Link.Time("default-ttl");
 
-    /// <summary>Leases held at once.</summary>
-    public int MaxConcurrentLeases { get; init; } = 64;
+    /// <summary>The longest deadline a lease may ask for (the vault's <c>actorvault.lease.max-ttl</c>).</summary>
+    public TimeSpan MaxLeaseTtl { get; init; } = Vault.Time("max-ttl");
 
-    /// <summary>How long a lease waits for capacity by default; zero fails fast.</summary>
-    public TimeSpan LeaseCapacityWait { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Leases held at once (<c>actorvault.lease.max-concurrent</c>).</summary>
+    public int MaxConcurrentLeases { get; init; } = Link.Int("max-concurrent");
+
+    /// <summary>How long a lease waits for capacity by default; zero fails fast (<c>actorvault.lease.capacity-wait</c>).</summary>
+    public TimeSpan LeaseCapacityWait { get; init; } = Link.Time("capacity-wait");
 
     /// <summary>
     /// The clock of lease deadlines (default: the system's). Pass a fake (for instance

@@ -3,7 +3,7 @@ using Akka.Configuration;
 
 namespace ActorVault.Hosting.Tests;
 
-/// <summary>The <c>actorvault { … }</c> section that WithActorVault prepends: the reference config's keys, only what is set.</summary>
+/// <summary>VaultClientOptions.ToHocon, the one option→HOCON writer (WithActorVault prepends it): the reference config's keys, only what is set.</summary>
 public sealed class ActorVaultHoconSpecs
 {
     /// <summary>Options that are code, not configuration (loggers, callbacks, process-level switches).</summary>
@@ -22,11 +22,11 @@ public sealed class ActorVaultHoconSpecs
                 : type == typeof(int) ? (object)4096
                 : type == typeof(double) ? (object)0.5
                 : type == typeof(bool) ? (object)true
-                : throw new InvalidOperationException($"VaultClientOptions.{p.Name} ({type.Name}) is new: map it in ActorVaultHocon or list it in NotHocon");
+                : throw new InvalidOperationException($"VaultClientOptions.{p.Name} ({type.Name}) is new: map it in VaultClientOptions.ToHocon or list it in NotHocon");
             p.SetValue(options, value);
         }
 
-        Config written = ConfigurationFactory.ParseString(ActorVaultHocon.From(options));
+        Config written = ConfigurationFactory.ParseString(options.ToHocon());
         Config reference = ReferenceLinkConfig();
         string[] keys = Leaves(written.Root, "").ToArray();
 
@@ -41,15 +41,15 @@ public sealed class ActorVaultHoconSpecs
     [Fact]
     public void From_NothingSet_Empty()
     {
-        Assert.Equal(string.Empty, ActorVaultHocon.From(new VaultClientOptions()));
-        Assert.Equal(string.Empty, ActorVaultHocon.From(new VaultClientOptions { HandleSignals = false, Logger = null }));
+        Assert.Equal(string.Empty, new VaultClientOptions().ToHocon());
+        Assert.Equal(string.Empty, new VaultClientOptions { HandleSignals = false, Logger = null }.ToHocon());
     }
 
     [Fact]
     public void From_PathWithQuotesAndBackslashes_RoundTrips()
     {
         const string path = "/tmp/a \"quoted\" dir\\actorvault";
-        Config written = ConfigurationFactory.ParseString(ActorVaultHocon.From(new VaultClientOptions { ExecutablePath = path }));
+        Config written = ConfigurationFactory.ParseString(new VaultClientOptions { ExecutablePath = path }.ToHocon());
         Assert.Equal(path, written.GetString("actorvault.supervisor.executable"));
     }
 

@@ -81,3 +81,47 @@ public sealed class OptionsOverloadSpecs : VaultHostingSpec
         Assert.False(section.HasPath("supervisor.rsa-bits"));
     }
 }
+
+/// <summary>The application's own <c>actorvault.*</c> HOCON is honoured, below options set in code.</summary>
+public sealed class ApplicationHoconSpecs : VaultHostingSpec
+{
+    protected override void ConfigureVault(AkkaConfigurationBuilder builder) =>
+        builder
+            .AddHocon(
+                """
+                actorvault.supervisor.rsa-bits = 3072
+                actorvault.lease.default-ttl = 1500ms
+                actorvault.lease.max-concurrent = 1
+                actorvault.lease.capacity-wait = 0s
+                """,
+                HoconAddMode.Append)
+            .WithActorVault(o => o.MaxConcurrentLeases = 2); // code wins over the application's HOCON
+
+    [Fact]
+    public async Task ApplicationHocon_RsaBitsAndLeaseDefaults_Honoured_OptionsInCodeWin()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        Assert.Equal(3072, (await vault.GetStatusAsync(Cancel)).KeyBits);
+
+        await vault.SetSecretAsync("db", "hocon"u8.ToArray().AsSpan(), Cancel);
+        var held = new CountdownEvent(2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<TimeSpan> Hold(SecretLease lease)
+        {
+            held.Signal();
+            await release.Task;
+            return lease.Deadline - lease.GrantedAt;
+        }
+
+        // Two at once (max-concurrent = 2 from code, not 1 from HOCON); a third fails at once (capacity-wait 0s from HOCON).
+        Task<TimeSpan> a = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Task<TimeSpan> b = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Assert.True(held.Wait(Patience, Cancel), "two leases were not granted");
+        await Assert.ThrowsAsync<LeaseCapacityException>(() => vault.WithSecretAsync("db", static s => s.Length, cancellationToken: Cancel));
+        release.TrySetResult();
+        foreach (TimeSpan ttl in await Task.WhenAll(a, b).WaitAsync(Patience, Cancel))
+        {
+            Assert.Equal(TimeSpan.FromMilliseconds(1500), ttl); // default-ttl from HOCON
+        }
+    }
+}

@@ -55,7 +55,7 @@ public sealed class LinkBoundaryTests
             },
         };
         var log = new ConcurrentQueue<string>();
-        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = log.Enqueue }, launcher, null, CancellationToken.None);
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = log.Enqueue }, launcher, null, null, CancellationToken.None);
         using Socket attacker = rogue!;
 
         attacker.ReceiveTimeout = (int)Wait.TotalMilliseconds;
@@ -81,7 +81,7 @@ public sealed class LinkBoundaryTests
         };
         var log = new ConcurrentQueue<string>();
         var locked = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = log.Enqueue, MinBackoff = TimeSpan.FromMilliseconds(50) }, launcher, null, CancellationToken.None);
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = log.Enqueue, MinBackoff = TimeSpan.FromMilliseconds(50) }, launcher, null, null, CancellationToken.None);
         int first = client.VaultPid;
         client.StateChanged += (_, e) =>
         {
@@ -125,7 +125,7 @@ public sealed class LinkBoundaryTests
                 seen = string.Join(" | ", other.Lines);
             },
         };
-        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions(), launcher, null, CancellationToken.None);
+        await using VaultClient client = await VaultClient.StartAsync(new VaultClientOptions(), launcher, null, null, CancellationToken.None);
         Assert.NotNull(seen);
         Assert.StartsWith("DENIED", seen, StringComparison.Ordinal);
         Assert.Contains("Permission denied", seen, StringComparison.Ordinal);

@@ -23,7 +23,7 @@ public sealed class RogueClientTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = _vaultLog.Enqueue }, Client.VaultProcessLauncher.Instance, StockAkkaSerializers.WithFallback(ForgedFrameSerializer.Config), CancellationToken.None);
+        _client = await VaultClient.StartAsync(new VaultClientOptions { VaultLog = _vaultLog.Enqueue }, Client.VaultProcessLauncher.Instance, StockAkkaSerializers.WithFallback(ForgedFrameSerializer.Config), null, CancellationToken.None);
         await _client.SetSecretAsync("main", "legitimate secret"u8.ToArray().AsSpan());
         _rogue = _client.LinkSystem;
         using Memory.SecretBuffer bootstrap = SessionKeys.NewBootstrap();

@@ -147,7 +147,7 @@ public sealed class SignalTests
                 }
             },
         };
-        await using VaultClient client = await VaultClient.StartAsync(options, launcher, null, CancellationToken.None);
+        await using VaultClient client = await VaultClient.StartAsync(options, launcher, null, null, CancellationToken.None);
         await client.SetSecretAsync("main", secret.Utf8.ToArray().AsSpan());
         for (int i = 0; i < 200; i++)
         {

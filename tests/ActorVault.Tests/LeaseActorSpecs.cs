@@ -54,6 +54,25 @@ public sealed class LeaseActorSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void EveryGrantAndRefusal_IsAuditedBeforeItsAnswerLeaves()
+    {
+        for (int i = 0; i < 20; i++)
+        {
+            LeaseGranted granted = Ask<LeaseGranted>(new AcquireLease(Guid.NewGuid(), "main", 10_000));
+            // The audit event was published (enqueued to its subscriber) before the grant was sent.
+            Assert.True(_audit.HasMessages, $"grant {i} reached the application before its audit event");
+            LeaseAuditEvent audit = _audit.ExpectMsg<LeaseAuditEvent>(Wait);
+            Assert.Equal((LeaseAuditKind.Granted, granted.LeaseId), (audit.Kind, audit.LeaseId));
+            _guardian.Tell(new VaultEnvelope(_keys.Id, new LeaseReleased(granted.LeaseId, 1, "returned")), _app.Ref);
+            _audit.ExpectMsg<LeaseAuditEvent>(e => e.Kind == LeaseAuditKind.Released, Wait);
+
+            Assert.Equal(VaultErrorCode.SecretNotFound, Ask<RequestFailed>(new AcquireLease(Guid.NewGuid(), "absent", 10_000)).Code);
+            Assert.True(_audit.HasMessages, $"refusal {i} reached the application before its audit event");
+            Assert.Equal(LeaseAuditKind.Refused, _audit.ExpectMsg<LeaseAuditEvent>(Wait).Kind);
+        }
+    }
+
+    [Fact]
     public void Deadline_WithoutRelease_ExpiresAndTellsTheApplication()
     {
         LeaseGranted granted = Ask<LeaseGranted>(new AcquireLease(Guid.NewGuid(), "main", 200));

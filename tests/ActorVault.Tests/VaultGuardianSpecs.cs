@@ -26,7 +26,7 @@ public sealed class VaultGuardianSpecs : Akka.TestKit.Xunit2.TestKit
         using SecretBuffer bootstrap = SessionKeys.NewBootstrap();
         _keys = SessionKeys.Derive(bootstrap);
         SessionKeyRing.For(Sys).Add(_keys);
-        _guardian = Sys.ActorOf(VaultGuardian.Props(_keys.Id, new VaultSettings(2048, 4096, 8)), VaultGuardian.Name);
+        _guardian = Sys.ActorOf(VaultGuardian.Props(_keys.Id, new VaultSettings(2048, 4096, 8) { Leases = new LeaseSettings(256, TimeSpan.FromMinutes(10)) }), VaultGuardian.Name);
         _app = CreateTestProbe("app");
     }
 

@@ -20,35 +20,35 @@ internal sealed record SupervisorSettings(
     int SecureHeapBytes)
 {
     /// <summary>How long a stopping vault gets: stdin closed at once, SIGTERM at half, SIGKILL at the end.</summary>
-    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan StopGrace { get; init; }
 
-    /// <summary>Harden the application process at start (<c>harden-process</c>, default on).</summary>
-    public bool HardenProcess { get; init; } = true;
+    /// <summary>Harden the application process at start (<c>harden-process</c>).</summary>
+    public bool HardenProcess { get; init; }
 
     /// <summary>The link system's socket registry: each vault child's proven link socket is registered there (set by the client at start).</summary>
     public Transport.LinkSockets? Sockets { get; init; }
 
     public static SupervisorSettings Create(Config config)
     {
-        Config c = config.GetConfig("actorvault.supervisor") ?? throw new ConfigurationException("actorvault.supervisor is missing; the reference configuration was not loaded.");
+        var c = new Configuration.Settings(config, "actorvault.supervisor");
         var settings = new SupervisorSettings(
-            c.GetString("executable", string.Empty),
-            c.GetTimeSpan("startup-timeout", TimeSpan.FromSeconds(30)),
-            c.GetTimeSpan("request-timeout", TimeSpan.FromSeconds(30)),
-            c.GetTimeSpan("interactive-timeout", TimeSpan.FromMinutes(10)),
-            c.GetTimeSpan("heartbeat-interval", TimeSpan.FromMilliseconds(200)),
-            c.GetTimeSpan("unresponsive-after", TimeSpan.FromSeconds(10)),
-            c.GetTimeSpan("restart.min-backoff", TimeSpan.FromMilliseconds(200)),
-            c.GetTimeSpan("restart.max-backoff", TimeSpan.FromSeconds(10)),
-            c.GetDouble("restart.random-factor", 0.2),
-            c.GetInt("restart.max-restarts", 10),
-            c.GetTimeSpan("restart.max-restarts-within", TimeSpan.FromSeconds(60)),
-            c.GetInt("max-pending-requests", 1024),
-            c.GetInt("rsa-bits", 2048),
-            c.GetInt("secure-heap-bytes", 32768))
+            c.String("executable"),
+            c.Time("startup-timeout"),
+            c.Time("request-timeout"),
+            c.Time("interactive-timeout"),
+            c.Time("heartbeat-interval"),
+            c.Time("unresponsive-after"),
+            c.Time("restart.min-backoff"),
+            c.Time("restart.max-backoff"),
+            c.Double("restart.random-factor"),
+            c.Int("restart.max-restarts"),
+            c.Time("restart.max-restarts-within"),
+            c.Int("max-pending-requests"),
+            c.Int("rsa-bits"),
+            c.Int("secure-heap-bytes"))
         {
-            StopGrace = c.GetTimeSpan("stop-grace", TimeSpan.FromSeconds(5)),
-            HardenProcess = c.GetBoolean("harden-process", true),
+            StopGrace = c.Time("stop-grace"),
+            HardenProcess = c.Bool("harden-process"),
         };
         settings.Validate();
         return settings;

@@ -91,9 +91,22 @@ public sealed class VaultClient : IVault
     /// Throws <see cref="VaultStartupException"/> with the child's stderr tail when it cannot start.
     /// </summary>
     public static Task<VaultClient> StartAsync(VaultClientOptions? options = null, CancellationToken cancellationToken = default) =>
-        StartAsync(options ?? new VaultClientOptions(), VaultProcessLauncher.Instance, null, cancellationToken);
+        StartAsync(options ?? new VaultClientOptions(), VaultProcessLauncher.Instance, null, null, cancellationToken);
 
-    internal static async Task<VaultClient> StartAsync(VaultClientOptions options, IVaultProcessLauncher launcher, Config? extra, CancellationToken cancellationToken)
+    /// <summary>
+    /// As <see cref="StartAsync(VaultClientOptions?, CancellationToken)"/>, honouring the
+    /// <c>actorvault.*</c> settings of the application's own HOCON (<paramref name="applicationConfig"/>,
+    /// for instance its actor system's <c>Settings.Config</c>). Precedence: options set in code, then the
+    /// application's HOCON, then ActorVault's reference (hocon/actorvault-link.conf). Nothing else of
+    /// the application's config reaches the vault link.
+    /// </summary>
+    public static Task<VaultClient> StartAsync(Config applicationConfig, VaultClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(applicationConfig);
+        return StartAsync(options ?? new VaultClientOptions(), VaultProcessLauncher.Instance, null, applicationConfig, cancellationToken);
+    }
+
+    internal static async Task<VaultClient> StartAsync(VaultClientOptions options, IVaultProcessLauncher launcher, Config? extra, Config? applicationConfig, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.DisableLogRedaction == true)
@@ -111,10 +124,16 @@ public sealed class VaultClient : IVault
 
         Config overrides = config;
         config = ActorVaultConfig.ForLink(overrides);
+
+        // ActorVault's settings (only actorvault.* is read from this) see the application's HOCON
+        // between the options and the reference; the link system itself is built from ActorVault's
+        // config alone, so no akka.* setting of the application reaches it.
+        Config settingsConfig = applicationConfig is null ? config : overrides.WithFallback(applicationConfig).WithFallback(config);
+
         // The link system never listens: each vault child's socket, once the child proved itself, is
         // registered here and carries that one association (Transport.LinkSocketTransport).
         var sockets = new Transport.LinkSockets($"app-{Environment.ProcessId}");
-        SupervisorSettings settings = SupervisorSettings.Create(config) with { Sockets = sockets };
+        SupervisorSettings settings = SupervisorSettings.Create(settingsConfig) with { Sockets = sockets };
 
         if (settings.HardenProcess)
         {
@@ -141,7 +160,7 @@ public sealed class VaultClient : IVault
             var view = new SupervisorView();
             IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, vaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(config), logger);
+            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(settingsConfig), logger);
             client.RegisterShutdown(options.HandleSignals ?? true);
             return client;
         }
@@ -758,10 +777,8 @@ public sealed class VaultClient : IVault
     {
         public static LeaseDefaults Create(Config config)
         {
-            var defaults = new LeaseDefaults(
-                config.GetTimeSpan("actorvault.lease.default-ttl", TimeSpan.FromSeconds(30)),
-                config.GetInt("actorvault.lease.max-concurrent", 64),
-                config.GetTimeSpan("actorvault.lease.capacity-wait", TimeSpan.FromSeconds(5)));
+            var c = new Configuration.Settings(config, "actorvault.lease");
+            var defaults = new LeaseDefaults(c.Time("default-ttl"), c.Int("max-concurrent"), c.Time("capacity-wait"));
             if (defaults.DefaultTtl <= TimeSpan.Zero || defaults.MaxConcurrent < 1 || defaults.CapacityWait < TimeSpan.Zero)
             {
                 throw new ConfigurationException("actorvault.lease: default-ttl must be positive, max-concurrent ≥ 1, capacity-wait ≥ 0.");

@@ -89,45 +89,44 @@ public sealed class VaultClientOptions
     /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
     public Action<string>? VaultLog { get; set; }
 
-    internal Config ToConfig()
+    /// <summary>
+    /// The one writer of options as HOCON: the options that are set, under the keys of
+    /// <c>hocon/actorvault-link.conf</c> (empty when none is). Used for the link system's settings and
+    /// by Akka.Hosting's <c>WithActorVault</c>, which prepends it to the application's HOCON.
+    /// </summary>
+    internal string ToHocon()
     {
         var hocon = new StringBuilder();
         void Add(string key, object? value)
         {
             if (value is not null)
             {
-                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.supervisor.{key} = {Format(value)}\n");
+                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.{key} = {Format(value)}\n");
             }
         }
 
-        void AddLease(string key, object? value)
-        {
-            if (value is not null)
-            {
-                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.lease.{key} = {Format(value)}\n");
-            }
-        }
-
-        Add("executable", ExecutablePath);
-        Add("startup-timeout", StartupTimeout);
-        Add("request-timeout", RequestTimeout);
-        Add("interactive-timeout", InteractiveTimeout);
-        Add("heartbeat-interval", HeartbeatInterval);
-        Add("unresponsive-after", UnresponsiveAfter);
-        Add("restart.min-backoff", MinBackoff);
-        Add("restart.max-backoff", MaxBackoff);
-        Add("restart.random-factor", RandomFactor);
-        Add("restart.max-restarts", MaxRestarts);
-        Add("restart.max-restarts-within", MaxRestartsWithin);
-        Add("rsa-bits", RsaBits);
-        Add("stop-grace", StopGrace);
-        Add("secure-heap-bytes", SecureHeapBytes);
-        Add("harden-process", HardenProcess);
-        AddLease("default-ttl", DefaultLeaseTtl);
-        AddLease("max-concurrent", MaxConcurrentLeases);
-        AddLease("capacity-wait", LeaseCapacityWait);
-        return ConfigurationFactory.ParseString(hocon.ToString());
+        Add("supervisor.executable", ExecutablePath);
+        Add("supervisor.startup-timeout", StartupTimeout);
+        Add("supervisor.request-timeout", RequestTimeout);
+        Add("supervisor.interactive-timeout", InteractiveTimeout);
+        Add("supervisor.heartbeat-interval", HeartbeatInterval);
+        Add("supervisor.unresponsive-after", UnresponsiveAfter);
+        Add("supervisor.restart.min-backoff", MinBackoff);
+        Add("supervisor.restart.max-backoff", MaxBackoff);
+        Add("supervisor.restart.random-factor", RandomFactor);
+        Add("supervisor.restart.max-restarts", MaxRestarts);
+        Add("supervisor.restart.max-restarts-within", MaxRestartsWithin);
+        Add("supervisor.rsa-bits", RsaBits);
+        Add("supervisor.stop-grace", StopGrace);
+        Add("supervisor.secure-heap-bytes", SecureHeapBytes);
+        Add("supervisor.harden-process", HardenProcess);
+        Add("lease.default-ttl", DefaultLeaseTtl);
+        Add("lease.max-concurrent", MaxConcurrentLeases);
+        Add("lease.capacity-wait", LeaseCapacityWait);
+        return hocon.ToString();
     }
+
+    internal Config ToConfig() => ConfigurationFactory.ParseString(ToHocon());
 
     private static string Format(object value) => value switch
     {

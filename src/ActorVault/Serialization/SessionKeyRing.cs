@@ -17,7 +17,7 @@ internal sealed class SessionKeyRing : IExtension
 
     public SessionKeyRing(ExtendedActorSystem system)
     {
-        string role = system.Settings.Config.GetString("actorvault.link.role", "client");
+        string role = new Configuration.Settings(system.Settings.Config, "actorvault.link").String("role");
         Sending = role switch
         {
             "vault" => LinkDirection.VaultToClient,

@@ -15,7 +15,10 @@ namespace ActorVault.Standalone;
 /// </summary>
 public sealed class StandaloneVaultClient : ISecretLender, IAsyncDisposable
 {
-    private const int MaxConcurrentLeases = 64;
+    /// <summary>The same lease caps as an embedded client's (<c>actorvault.lease</c> in hocon/actorvault-link.conf).</summary>
+    private static readonly Configuration.Settings Leases = new(Configuration.ActorVaultConfig.Link, "actorvault.lease");
+    private static readonly int MaxConcurrentLeases = Leases.Int("max-concurrent");
+    private static readonly TimeSpan CapacityWait = Leases.Time("capacity-wait");
 
     private readonly AgentClient _agent;
     private readonly TimeSpan _timeout;
@@ -72,7 +75,7 @@ public sealed class StandaloneVaultClient : ISecretLender, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), t, "A lease's deadline must be positive.");
         }
 
-        return LeaseRunner.RunAsync(name, callback, options?.Ttl ?? TimeSpan.Zero, options?.CapacityWait ?? TimeSpan.FromSeconds(5), MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
+        return LeaseRunner.RunAsync(name, callback, options?.Ttl ?? TimeSpan.Zero, options?.CapacityWait ?? CapacityWait, MaxConcurrentLeases, _capacity, _tracker, _hooks, cancellationToken);
     }
 
     /// <summary>Zeroes every live lease and closes the connection.</summary>

@@ -91,7 +91,7 @@ internal sealed class LinkSocketTransport : Akka.Remote.Transport.Transport
         System = system;
         Config = config;
         SchemeIdentifier = Scheme;
-        _maxFrame = (int)(config.GetByteSize("maximum-frame-size", 131072) ?? 131072);
+        _maxFrame = (int)(config.GetByteSize("maximum-frame-size") ?? throw new ConfigurationException("akka.remote.actorvault-link.maximum-frame-size is missing (set in code by ActorVaultConfig)."));
         // Akka checks a message against this before its protocol layer wraps it (a few bytes more):
         // headroom, so that a message Akka lets through always fits a frame (never a stuck write).
         MaximumPayloadBytes = _maxFrame - 1024;

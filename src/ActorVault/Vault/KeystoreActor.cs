@@ -289,8 +289,25 @@ internal sealed class KeystoreActor : ReceiveActor
         return new SecretLocked(request.RequestId, request.Name, existed);
     }
 
-    /// <summary>The lease path: open the stored secret, seal it to the session bound to the lease id, answer the application directly.</summary>
+    /// <summary>The lease path: open the stored secret and seal it to the session, bound to the lease id; the answer goes back to the lease actor, which owns the lease.</summary>
     private void OpenLease(OpenForLease message)
+    {
+        IVaultReply reply;
+        try
+        {
+            reply = SealForLease(message);
+        }
+        catch (Exception e)
+        {
+            // Answer first, then fail: supervision stops this actor and its PostStop zeroes every data key.
+            Sender.Tell(new LeaseSealed(message.LeaseId, new RequestFailed(message.Request.RequestId, VaultErrorCode.KeystoreUnavailable, $"The vault's keystore failed ({e.GetType().Name}); it is replaced by an empty one and every secret was zeroed.", 0)));
+            throw;
+        }
+
+        Sender.Tell(new LeaseSealed(message.LeaseId, reply));
+    }
+
+    private IVaultReply SealForLease(OpenForLease message)
     {
         AcquireLease request = message.Request;
         IVaultReply reply;
@@ -307,11 +324,10 @@ internal sealed class KeystoreActor : ReceiveActor
         else
         {
             (byte[] nonce, byte[] ciphertext, byte[] tag) = Seal(keys, Labels.Lease(request.Name, message.LeaseId), request.Name, stored);
-            reply = new LeaseGranted(request.RequestId, message.LeaseId, request.Name, message.TtlMs, nonce, ciphertext, tag);
+            reply = new LeaseGranted(request.RequestId, message.LeaseId, request.Name, request.TtlMs, nonce, ciphertext, tag);
         }
 
-        message.ReplyTo.Tell(new VaultEnvelope(_session, reply));
-        message.Leases.Tell(new LeaseOpened(message.LeaseId, reply is LeaseGranted));
+        return reply;
     }
 
     internal static (byte[] Nonce, byte[] Ciphertext, byte[] Tag) Seal(SessionKeys keys, byte[] aad, string name, StoredSecret stored)
@@ -339,11 +355,11 @@ internal sealed class KeystoreActor : ReceiveActor
     internal sealed record StoredSecret(SecretBuffer DataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
 }
 
-/// <summary>The lease actor asks the keystore to open a secret for a lease it has recorded.</summary>
-internal sealed record OpenForLease(AcquireLease Request, Guid LeaseId, long TtlMs, IActorRef ReplyTo, IActorRef Leases);
+/// <summary>The lease actor asks the keystore to seal a secret for the lease it is about to grant; answered with <see cref="LeaseSealed"/> to the sender.</summary>
+internal sealed record OpenForLease(AcquireLease Request, Guid LeaseId);
 
-/// <summary>The keystore tells the lease actor whether the lease was granted.</summary>
-internal sealed record LeaseOpened(Guid LeaseId, bool Granted);
+/// <summary>The keystore's answer: the grant (sealed to the session) or why not.</summary>
+internal sealed record LeaseSealed(Guid LeaseId, IVaultReply Reply);
 
 /// <summary>A request the guardian authenticated, passed to a child with where to answer.</summary>
 internal sealed record Routed(IVaultRequest Request, IActorRef ReplyTo);

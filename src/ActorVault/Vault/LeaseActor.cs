@@ -12,14 +12,17 @@ namespace ActorVault.Vault;
 /// grant time and a hard deadline. Enforces caps (per session and in total), revokes one or all
 /// leases (and every lease of a secret that is locked), expires leases at their deadline, and keeps
 /// an audit trail (granted, released, expired, revoked, refused) on the event stream and in the log —
-/// names, ids, durations, reasons; never bytes. The secret itself is opened by the keystore and sent
-/// sealed to the session straight to the application.
+/// names, ids, durations, reasons; never bytes. The lease path is a straight line with this actor as
+/// its one owner: check the caps, have the keystore seal the secret to the session (the only thing it
+/// does for a lease), then record the lease, arm its deadline, audit, and only then answer the
+/// application. A refusal is audited before it leaves too; nothing is recorded that must be undone.
 /// </summary>
 internal sealed class LeaseActor : ReceiveActor, IWithTimers
 {
     private readonly SessionId _session;
     private readonly LeaseSettings _settings;
     private readonly Dictionary<Guid, LeaseRecord> _leases = [];
+    private readonly Dictionary<Guid, Opening> _opening = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
@@ -28,7 +31,8 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         _session = session;
         _settings = settings;
         Receive<LeaseCommand>(c => Handle(c));
-        Receive<LeaseOpened>(o => Opened(o));
+        Receive<LeaseSealed>(s => Sealed(s));
+        Receive<Terminated>(t => KeystoreGone(t.ActorRef));
         Receive<LeaseDeadline>(d => Expire(d.LeaseId));
     }
 
@@ -52,6 +56,13 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
                 break;
             case LockSecret locking:
                 RevokeWhere(l => l.Name == locking.Name, $"secret '{locking.Name}' locked");
+                // A lease still being sealed is refused now, as if it had asked after the lock (its seal is dropped on arrival).
+                foreach ((Guid id, Opening opening) in _opening.Where(o => o.Value.Request.Name == locking.Name).ToList())
+                {
+                    _opening.Remove(id);
+                    Refuse(opening.Client, opening.Request, VaultErrorCode.SecretLocked, $"Secret {SecretNames.Describe(locking.Name)} was locked while its lease was being granted.");
+                }
+
                 command.Keystore.Tell(new Routed(locking, command.ReplyTo));
                 break;
             case LeaseReleased released:
@@ -69,44 +80,58 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
     {
         if (!SecretNames.IsValid(acquire.Name))
         {
-            Refuse(command, acquire, VaultErrorCode.BadRequest, $"Secret name {SecretNames.Describe(acquire.Name)} is invalid.");
+            Refuse(command.ReplyTo, acquire, VaultErrorCode.BadRequest, $"Secret name {SecretNames.Describe(acquire.Name)} is invalid.");
             return;
         }
 
         if (acquire.TtlMs <= 0 || acquire.TtlMs > _settings.MaxTtl.TotalMilliseconds)
         {
-            Refuse(command, acquire, VaultErrorCode.BadRequest, $"A lease lasts 1 ms to {_settings.MaxTtl.TotalSeconds:0.#} s, not {acquire.TtlMs} ms.");
+            Refuse(command.ReplyTo, acquire, VaultErrorCode.BadRequest, $"A lease lasts 1 ms to {_settings.MaxTtl.TotalSeconds:0.#} s, not {acquire.TtlMs} ms.");
             return;
         }
 
-        if (_leases.Count >= _settings.MaxPerSession)
+        // Leases being sealed count: they are about to be live.
+        if (_leases.Count + _opening.Count >= _settings.MaxPerSession)
         {
-            Refuse(command, acquire, VaultErrorCode.Busy, $"{_leases.Count} leases are live in this session (the maximum is {_settings.MaxPerSession}); release or revoke some first.");
+            Refuse(command.ReplyTo, acquire, VaultErrorCode.Busy, $"{_leases.Count + _opening.Count} leases are live in this session (the maximum is {_settings.MaxPerSession}); release or revoke some first.");
             return;
         }
 
-        var record = new LeaseRecord(Guid.NewGuid(), acquire.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(acquire.TtlMs), command.ReplyTo);
-        _leases[record.Id] = record;
-        Timers.StartSingleTimer(record.Id, new LeaseDeadline(record.Id), record.Ttl);
-        command.Keystore.Tell(new OpenForLease(acquire, record.Id, acquire.TtlMs, command.ReplyTo, Self));
+        var id = Guid.NewGuid();
+        _opening[id] = new Opening(acquire, command.ReplyTo, command.Keystore);
+        Context.Watch(command.Keystore);
+        command.Keystore.Tell(new OpenForLease(acquire, id));
     }
 
-    private void Opened(LeaseOpened opened)
+    private void Sealed(LeaseSealed sealedLease)
     {
-        if (!_leases.TryGetValue(opened.LeaseId, out LeaseRecord? record))
+        if (!_opening.Remove(sealedLease.LeaseId, out Opening? opening))
         {
+            return; // refused meanwhile (its secret was locked): the sealed copy is dropped, never sent
+        }
+
+        if (sealedLease.Reply is not LeaseGranted granted)
+        {
+            var failed = (RequestFailed)sealedLease.Reply;
+            Refuse(opening.Client, opening.Request, failed.Code, failed.Message);
             return;
         }
 
-        if (!opened.Granted)
-        {
-            _leases.Remove(opened.LeaseId);
-            Timers.Cancel(opened.LeaseId);
-            Audit(LeaseAuditKind.Refused, record, "secret not available", TimeSpan.Zero);
-            return;
-        }
-
+        var record = new LeaseRecord(sealedLease.LeaseId, granted.Name, _clock.Elapsed, TimeSpan.FromMilliseconds(granted.TtlMs), opening.Client);
+        _leases[record.Id] = record;
+        Timers.StartSingleTimer(record.Id, new LeaseDeadline(record.Id), record.Ttl);
         Audit(LeaseAuditKind.Granted, record, $"ttl {record.Ttl.TotalMilliseconds:0} ms", TimeSpan.Zero);
+        opening.Client.Tell(new VaultEnvelope(_session, granted));
+    }
+
+    /// <summary>A keystore that stopped answers no more seals: its openings fail now, not at the application's timeout.</summary>
+    private void KeystoreGone(IActorRef keystore)
+    {
+        foreach ((Guid id, Opening opening) in _opening.Where(o => o.Value.Keystore.Equals(keystore)).ToList())
+        {
+            _opening.Remove(id);
+            Refuse(opening.Client, opening.Request, VaultErrorCode.KeystoreUnavailable, "The vault's keystore failed while granting the lease; it is replaced by an empty one.");
+        }
     }
 
     private void Expire(Guid leaseId)
@@ -132,11 +157,11 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
         return revoked.Count;
     }
 
-    private void Refuse(LeaseCommand command, AcquireLease acquire, VaultErrorCode code, string message)
+    private void Refuse(IActorRef client, AcquireLease acquire, VaultErrorCode code, string message)
     {
         _log.Info("Audit: lease of {0} refused: {1}", SecretNames.Describe(acquire.Name), message);
         Context.System.EventStream.Publish(new LeaseAuditEvent(LeaseAuditKind.Refused, Guid.Empty, acquire.Name, TimeSpan.Zero, message));
-        command.ReplyTo.Tell(new VaultEnvelope(_session, new RequestFailed(acquire.RequestId, code, message, 0)));
+        client.Tell(new VaultEnvelope(_session, new RequestFailed(acquire.RequestId, code, message, 0)));
     }
 
     private void Audit(LeaseAuditKind kind, LeaseRecord record, string reason, TimeSpan duration)
@@ -158,13 +183,12 @@ internal sealed class LeaseActor : ReceiveActor, IWithTimers
     private sealed record LeaseRecord(Guid Id, string Name, TimeSpan GrantedAt, TimeSpan Ttl, IActorRef Client);
 
     private sealed record LeaseDeadline(Guid LeaseId);
+
+    private sealed record Opening(AcquireLease Request, IActorRef Client, IActorRef Keystore);
 }
 
 /// <summary>The guardian hands an authenticated lease request or notice to the lease actor.</summary>
 internal sealed record LeaseCommand(IVaultProtocolMessage Message, IActorRef ReplyTo, IActorRef Keystore);
 
 /// <summary>Lease limits in the vault, from <c>actorvault.lease</c>.</summary>
-internal sealed record LeaseSettings(int MaxPerSession, TimeSpan MaxTtl)
-{
-    public static readonly LeaseSettings Default = new(256, TimeSpan.FromMinutes(10));
-}
+internal sealed record LeaseSettings(int MaxPerSession, TimeSpan MaxTtl);

@@ -133,7 +133,7 @@ internal static class VaultHost
 
         // The keypair is made while the actor system starts (after the secure heap init: its private
         // numbers live there); the first keystore takes it.
-        int keyBits = config.GetInt("actorvault.keystore.rsa-bits", 2048);
+        int keyBits = new Configuration.Settings(config, "actorvault").Int("keystore.rsa-bits");
         Task<System.Security.Cryptography.RSA> firstKey = VaultSettings.SupportedRsaBits.Contains(keyBits)
             ? Task.Run(() => KeystoreActor.NewKeypair(keyBits))
             : Task.FromException<System.Security.Cryptography.RSA>(new ArgumentException($"RSA key size {keyBits} is not supported."));

@@ -6,18 +6,16 @@ namespace ActorVault.Vault;
 internal sealed record VaultSettings(int RsaBits, int MaxSecretBytes, int MaxSecrets)
 {
     /// <summary>Lease caps and the longest deadline the vault grants.</summary>
-    public LeaseSettings Leases { get; init; } = LeaseSettings.Default;
+    public required LeaseSettings Leases { get; init; }
 
     public static readonly int[] SupportedRsaBits = [2048, 3072, 4096];
 
     public static VaultSettings Create(Config config)
     {
-        var settings = new VaultSettings(
-            config.GetInt("actorvault.keystore.rsa-bits", 2048),
-            config.GetInt("actorvault.secrets.max-bytes", 4096),
-            config.GetInt("actorvault.secrets.max-count", 64))
+        var c = new Configuration.Settings(config, "actorvault");
+        var settings = new VaultSettings(c.Int("keystore.rsa-bits"), c.Int("secrets.max-bytes"), c.Int("secrets.max-count"))
         {
-            Leases = new LeaseSettings(config.GetInt("actorvault.lease.max-live", 256), config.GetTimeSpan("actorvault.lease.max-ttl", TimeSpan.FromMinutes(10))),
+            Leases = new LeaseSettings(c.Int("lease.max-live"), c.Time("lease.max-ttl")),
         };
         settings.Validate();
         return settings;
