@@ -28,6 +28,12 @@ public sealed class ActorVaultHolder
     /// <summary>Completes when the vault is started.</summary>
     public Task<VaultClient> WhenStarted => _client.Task;
 
+    /// <summary>How long a call on the injected <see cref="IVault"/> waits for the start: the vault's start timeout, and then some.</summary>
+    internal TimeSpan StartTimeout { get; set; } = DefaultStartTimeout(null);
+
+    internal static TimeSpan DefaultStartTimeout(TimeSpan? configured) =>
+        (configured ?? new Configuration.Settings(Configuration.ActorVaultConfig.Link, "actorvault.supervisor").Time("startup-timeout")) + TimeSpan.FromSeconds(15);
+
     internal void Started(VaultClient client) => _client.TrySetResult(client);
 
     internal void Failed(Exception e) => _client.TrySetException(e);
@@ -73,6 +79,11 @@ public static class ActorVaultHostingExtensions
             // The holder that services.AddActorVault() registered, if any (Akka.Hosting wires the host's
             // service provider into Akka.DependencyInjection).
             ActorVaultHolder? holder = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<ActorVaultHolder>();
+            if (holder is not null)
+            {
+                holder.StartTimeout = ActorVaultHolder.DefaultStartTimeout(options.StartupTimeout);
+            }
+
             try
             {
                 // The application's own actorvault.* HOCON counts too (the options above were prepended to it).
@@ -93,12 +104,17 @@ public static class ActorVaultHostingExtensions
         });
     }
 
-    /// <summary>Registers <see cref="IVault"/> (and the <see cref="ActorVaultHolder"/>) for a vault started by <c>WithActorVault</c>.</summary>
+    /// <summary>
+    /// Registers <see cref="IVault"/> (and the <see cref="ActorVaultHolder"/>) for a vault started by
+    /// <c>WithActorVault</c>. The injected <see cref="IVault"/> is safe to take in any constructor, before
+    /// the vault is up: its <see cref="IVault.State"/> is <see cref="VaultState.Starting"/> until then, and
+    /// a call waits for the start (bounded by the start timeout) or fails with a clear exception.
+    /// </summary>
     public static IServiceCollection AddActorVault(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddSingleton<ActorVaultHolder>();
-        services.AddSingleton<IVault>(sp => sp.GetRequiredService<ActorVaultHolder>().Client);
+        services.AddSingleton<IVault>(sp => new DeferredVault(sp.GetRequiredService<ActorVaultHolder>()));
         return services;
     }
 }

@@ -33,8 +33,10 @@ public sealed class WithActorVaultSpecs : VaultHostingSpec
         Assert.Equal(started.Supervisor, supervisor);
         Assert.Equal(started.Supervisor, ActorRegistry.Get<ActorVaultSupervisor>());
 
+        // The injected IVault is the started vault's front (safe to inject before the start: InjectedVaultSpecs).
         IVault vault = Host.Services.GetRequiredService<IVault>();
-        Assert.Same(started, vault);
+        Assert.Equal(started.State, vault.State);
+        Assert.Equal(started.VaultPid, (await vault.GetStatusAsync(Cancel)).VaultPid);
 
         byte[] secret = RandomNumberGenerator.GetBytes(48);
         byte[] expected = SHA256.HashData(secret);
