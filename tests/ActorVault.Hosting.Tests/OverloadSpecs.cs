@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Akka.Configuration;
 using Akka.Hosting;
 using ActorVault.Hosting;
@@ -123,5 +124,34 @@ public sealed class ApplicationHoconSpecs : VaultHostingSpec
         {
             Assert.Equal(TimeSpan.FromMilliseconds(1500), ttl); // default-ttl from HOCON
         }
+    }
+}
+
+/// <summary>Options bound from Microsoft.Extensions.Configuration (appsettings.json shape), used by WithActorVault(provider).</summary>
+public sealed class BoundOptionsSpecs : VaultHostingSpec
+{
+    protected override void ConfigureServices(Microsoft.Extensions.Hosting.HostBuilderContext context, Microsoft.Extensions.DependencyInjection.IServiceCollection services)
+    {
+        base.ConfigureServices(context, services);
+        Microsoft.Extensions.Configuration.IConfiguration configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ActorVault:RsaBits"] = "3072", ["ActorVault:DefaultLeaseTtl"] = "00:00:01.5" })
+            .Build();
+        services.AddActorVault(configuration.GetSection("ActorVault"));
+    }
+
+    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider) =>
+        builder.WithActorVault(provider, o => o.MaxConcurrentLeases = 4);
+
+    protected override void ConfigureVault(AkkaConfigurationBuilder builder) => throw new InvalidOperationException("not used");
+
+    [Fact]
+    public async Task BoundFromConfiguration_RsaBitsAndDefaultTtl_Honoured()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        Assert.Equal(3072, (await vault.GetStatusAsync(Cancel)).KeyBits);
+        await vault.SetSecretAsync("db", "bound"u8.ToArray().AsSpan(), Cancel);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), await vault.WithSecretAsync("db", static lease => ValueTask.FromResult(lease.Deadline - lease.GrantedAt), cancellationToken: Cancel));
+        Config section = Sys.Settings.Config.GetConfig("actorvault");
+        Assert.Equal(4, section.GetInt("lease.max-concurrent"));
     }
 }

@@ -61,7 +61,18 @@ public sealed partial class VaultClient
         // The link system never listens: each vault child's socket, once the child proved itself, is
         // registered here and carries that one association (Transport.LinkSocketTransport).
         var sockets = new Transport.LinkSockets($"app-{Environment.ProcessId}");
-        SupervisorSettings settings = SupervisorSettings.Create(settingsConfig) with { Sockets = sockets };
+        SupervisorSettings settings;
+        LeaseDefaults leaseDefaults;
+        try
+        {
+            settings = SupervisorSettings.Create(settingsConfig) with { Sockets = sockets };
+            leaseDefaults = LeaseDefaults.Create(settingsConfig);
+        }
+        catch (ConfigurationException e)
+        {
+            // Before anything starts, in the options' names (and the key, for a value from HOCON).
+            throw new ConfigurationException(VaultClientOptions.InOptionNames(e.Message), e);
+        }
 
         if (settings.HardenProcess)
         {
@@ -88,7 +99,7 @@ public sealed partial class VaultClient
             var view = new SupervisorView();
             IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, vaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, LeaseDefaults.Create(settingsConfig), logger);
+            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, leaseDefaults, logger);
             client.RegisterShutdown(options.HandleSignals ?? true);
             return client;
         }
@@ -150,22 +161,6 @@ public sealed partial class VaultClient
         {
             keys.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>Lease defaults of this application, from <c>actorvault.lease</c>.</summary>
-    private sealed record LeaseDefaults(TimeSpan DefaultTtl, int MaxConcurrent, TimeSpan CapacityWait)
-    {
-        public static LeaseDefaults Create(Config config)
-        {
-            var c = new Configuration.Settings(config, "actorvault.lease");
-            var defaults = new LeaseDefaults(c.Time("default-ttl"), c.Int("max-concurrent"), c.Time("capacity-wait"));
-            if (defaults.DefaultTtl <= TimeSpan.Zero || defaults.MaxConcurrent < 1 || defaults.CapacityWait < TimeSpan.Zero)
-            {
-                throw new ConfigurationException("actorvault.lease: default-ttl must be positive, max-concurrent ≥ 1, capacity-wait ≥ 0.");
-            }
-
-            return defaults;
         }
     }
 }

@@ -89,6 +89,61 @@ public sealed class VaultClientOptions
     /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
     public Action<string>? VaultLog { get; set; }
 
+    /// <summary>Each configuration option, its key under <c>actorvault.</c> (hocon/actorvault-link.conf), and its value.</summary>
+    private static readonly (string Option, string Key, Func<VaultClientOptions, object?> Value)[] Keys =
+    [
+        (nameof(ExecutablePath), "supervisor.executable", o => o.ExecutablePath),
+        (nameof(StartupTimeout), "supervisor.startup-timeout", o => o.StartupTimeout),
+        (nameof(RequestTimeout), "supervisor.request-timeout", o => o.RequestTimeout),
+        (nameof(InteractiveTimeout), "supervisor.interactive-timeout", o => o.InteractiveTimeout),
+        (nameof(HeartbeatInterval), "supervisor.heartbeat-interval", o => o.HeartbeatInterval),
+        (nameof(UnresponsiveAfter), "supervisor.unresponsive-after", o => o.UnresponsiveAfter),
+        (nameof(MinBackoff), "supervisor.restart.min-backoff", o => o.MinBackoff),
+        (nameof(MaxBackoff), "supervisor.restart.max-backoff", o => o.MaxBackoff),
+        (nameof(RandomFactor), "supervisor.restart.random-factor", o => o.RandomFactor),
+        (nameof(MaxRestarts), "supervisor.restart.max-restarts", o => o.MaxRestarts),
+        (nameof(MaxRestartsWithin), "supervisor.restart.max-restarts-within", o => o.MaxRestartsWithin),
+        (nameof(RsaBits), "supervisor.rsa-bits", o => o.RsaBits),
+        (nameof(StopGrace), "supervisor.stop-grace", o => o.StopGrace),
+        (nameof(SecureHeapBytes), "supervisor.secure-heap-bytes", o => o.SecureHeapBytes),
+        (nameof(HardenProcess), "supervisor.harden-process", o => o.HardenProcess),
+        (nameof(DefaultLeaseTtl), "lease.default-ttl", o => o.DefaultLeaseTtl),
+        (nameof(MaxConcurrentLeases), "lease.max-concurrent", o => o.MaxConcurrentLeases),
+        (nameof(LeaseCapacityWait), "lease.capacity-wait", o => o.LeaseCapacityWait),
+    ];
+
+    /// <summary>
+    /// Checks the options as the vault would at start, and says what is wrong in the options' own
+    /// names (<c>VaultClientOptions.RsaBits must be 2048, 3072 or 4096, not 1000</c>); empty when valid.
+    /// Used by <c>ValidateOnStart</c> in ActorVault.Hosting; <see cref="VaultClient.StartAsync(VaultClientOptions?, CancellationToken)"/> checks the same.
+    /// </summary>
+    public IReadOnlyList<string> Validate()
+    {
+        try
+        {
+            Config config = Configuration.ActorVaultConfig.ForLink(ToConfig());
+            _ = Client.SupervisorSettings.Create(config);
+            _ = Client.LeaseDefaults.Create(config);
+            return [];
+        }
+        catch (ConfigurationException e)
+        {
+            return [InOptionNames(e.Message)];
+        }
+    }
+
+    /// <summary>A settings message in the options' names: <c>actorvault.supervisor.rsa-bits</c> → <c>VaultClientOptions.RsaBits (actorvault.supervisor.rsa-bits)</c>.</summary>
+    internal static string InOptionNames(string message)
+    {
+        // Longest keys first, so that "restart.max-restarts-within" is not read as "restart.max-restarts".
+        foreach ((string option, string key, _) in Keys.OrderByDescending(k => k.Key.Length))
+        {
+            message = message.Replace($"actorvault.{key} ", $"VaultClientOptions.{option} (actorvault.{key}) ", StringComparison.Ordinal);
+        }
+
+        return message;
+    }
+
     /// <summary>
     /// The one writer of options as HOCON: the options that are set, under the keys of
     /// <c>hocon/actorvault-link.conf</c> (empty when none is). Used for the link system's settings and
@@ -97,32 +152,14 @@ public sealed class VaultClientOptions
     internal string ToHocon()
     {
         var hocon = new StringBuilder();
-        void Add(string key, object? value)
+        foreach ((_, string key, Func<VaultClientOptions, object?> value) in Keys)
         {
-            if (value is not null)
+            if (value(this) is { } set)
             {
-                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.{key} = {Format(value)}\n");
+                hocon.Append(CultureInfo.InvariantCulture, $"actorvault.{key} = {Format(set)}\n");
             }
         }
 
-        Add("supervisor.executable", ExecutablePath);
-        Add("supervisor.startup-timeout", StartupTimeout);
-        Add("supervisor.request-timeout", RequestTimeout);
-        Add("supervisor.interactive-timeout", InteractiveTimeout);
-        Add("supervisor.heartbeat-interval", HeartbeatInterval);
-        Add("supervisor.unresponsive-after", UnresponsiveAfter);
-        Add("supervisor.restart.min-backoff", MinBackoff);
-        Add("supervisor.restart.max-backoff", MaxBackoff);
-        Add("supervisor.restart.random-factor", RandomFactor);
-        Add("supervisor.restart.max-restarts", MaxRestarts);
-        Add("supervisor.restart.max-restarts-within", MaxRestartsWithin);
-        Add("supervisor.rsa-bits", RsaBits);
-        Add("supervisor.stop-grace", StopGrace);
-        Add("supervisor.secure-heap-bytes", SecureHeapBytes);
-        Add("supervisor.harden-process", HardenProcess);
-        Add("lease.default-ttl", DefaultLeaseTtl);
-        Add("lease.max-concurrent", MaxConcurrentLeases);
-        Add("lease.capacity-wait", LeaseCapacityWait);
         return hocon.ToString();
     }
 
