@@ -37,7 +37,7 @@ internal static class Cli
     public static string? Describe(Exception e) => e switch
     {
         SecretInputException or HostConnectionException or VaultStartupException or VaultUnavailableException or VaultOperationException
-            or SecretLockedException or LeaseCapacityException or ArgumentException or SecretMemoryException or Agent.AgentRequestException => e.Message,
+            or SecretUnavailableException or LeaseCapacityException or ArgumentException or SecretMemoryException or Agent.AgentRequestException => e.Message,
         IOException io => io.Message,
         _ => null,
     };

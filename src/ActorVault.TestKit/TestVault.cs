@@ -201,7 +201,7 @@ public sealed class TestVault : IVault
             _hooks.Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "secret not available");
             throw _locked.ContainsKey(name)
                 ? new SecretLockedException($"Secret '{name}' is locked; set it again before leasing it.")
-                : new VaultOperationException(VaultError.SecretNotFound, $"The vault holds no secret '{name}' (never set, locked, or the vault restarted).");
+                : new SecretUnavailableException($"The vault holds no secret '{name}': it was never set in this vault.", SecretUnavailableReason.NeverSet);
         }
 
         SecretBuffer copy = SecretMemory.Allocate(stored.Length);

@@ -199,7 +199,7 @@ public sealed class LeaseTests : IAsyncLifetime
 
         await _client.SetSecretAsync("lockable", "set again"u8.ToArray().AsSpan());
         Assert.Equal(9, await _client.WithSecretAsync("lockable", static span => span.Length));
-        await Assert.ThrowsAsync<VaultOperationException>(() => _client.WithSecretAsync("never-set", static span => span.Length));
+        await Assert.ThrowsAsync<SecretUnavailableException>(() => _client.WithSecretAsync("never-set", static span => span.Length));
     }
 
     [Fact]

@@ -106,8 +106,8 @@ public sealed class VaultClientTests
             var badName = await Assert.ThrowsAsync<VaultOperationException>(() => client.ReadSecretAsync("no/slashes", new SecretSource.File(file)));
             Assert.Equal(VaultError.BadRequest, badName.Error);
 
-            var notFound = await Assert.ThrowsAsync<VaultOperationException>(() => client.OpenSecretAsync("never-set"));
-            Assert.Equal(VaultError.SecretNotFound, notFound.Error);
+            var notFound = await Assert.ThrowsAsync<SecretUnavailableException>(() => client.OpenSecretAsync("never-set"));
+            Assert.Equal(SecretUnavailableReason.NeverSet, notFound.Reason);
 
             // Nothing was lost: the earlier secret is intact and nothing half-read was stored.
             VaultStatus status = await client.GetStatusAsync();
@@ -151,8 +151,8 @@ public sealed class VaultClientTests
         Assert.True(await client.LockSecretAsync("temp"));
         Assert.False(await client.LockSecretAsync("temp"));
         Assert.Equal(VaultState.Locked, client.State);
-        var e = await Assert.ThrowsAsync<VaultOperationException>(() => client.VerifySecretAsync("temp", "abc"u8.ToArray()));
-        Assert.Equal(VaultError.SecretNotFound, e.Error);
+        var e = await Assert.ThrowsAsync<SecretLockedException>(() => client.VerifySecretAsync("temp", "abc"u8.ToArray()));
+        Assert.Equal(SecretUnavailableReason.Locked, e.Reason);
     }
 
     [Fact]
@@ -224,8 +224,8 @@ public sealed class VaultClientTests
         Assert.Equal(VaultState.Locked, status.State);
         Assert.Empty(status.Secrets);
         Assert.Equal(1, status.Restarts);
-        var gone = await Assert.ThrowsAsync<VaultOperationException>(() => client.VerifySecretAsync("main", "before the crash"u8.ToArray()));
-        Assert.Equal(VaultError.SecretNotFound, gone.Error);
+        var gone = await Assert.ThrowsAsync<SecretUnavailableException>(() => client.VerifySecretAsync("main", "before the crash"u8.ToArray()));
+        Assert.Equal(SecretUnavailableReason.NeverSet, gone.Reason); // a restarted vault starts empty
         Assert.False(ProcessExit.IsRunning(oldPid));
         Directory.Delete(dir, recursive: true);
     }

@@ -58,7 +58,7 @@ public sealed class VaultSupervisorSpecs : Akka.TestKit.Xunit2.TestKit
         VaultEnvelope open = _vault.FishForMessage<VaultEnvelope>(e => e.Body is LockSecret, Wait);
         _vault.Reply(new VaultEnvelope(open.Session, new RequestFailed(((LockSecret)open.Body).RequestId, VaultErrorCode.SecretNotFound, "no secret 'missing'", 0)));
         var failure = ExpectMsg<Status.Failure>(Wait);
-        Assert.Equal(VaultError.SecretNotFound, Assert.IsType<VaultOperationException>(failure.Cause).Error);
+        Assert.Equal(SecretUnavailableReason.NeverSet, Assert.IsType<SecretUnavailableException>(failure.Cause).Reason);
 
         // A reply claiming another session is not believed.
         supervisor.Tell(new Request(new GetVaultStatus(Guid.NewGuid())), TestActor);

@@ -70,7 +70,7 @@ public enum VaultError
     /// <summary>Not classified.</summary>
     Unknown,
 
-    /// <summary>No secret of that name (never set, locked, or the vault restarted).</summary>
+    /// <summary>No secret of that name. No longer thrown as a <see cref="VaultOperationException"/>: see <see cref="SecretUnavailableException"/>.</summary>
     SecretNotFound,
 
     /// <summary>Two entries of a confirmed prompt differ.</summary>

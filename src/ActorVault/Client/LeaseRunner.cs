@@ -39,7 +39,7 @@ internal static class LeaseRunner
             {
                 lease = await hooks.Acquire(name, ttl, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is VaultOperationException or SecretLockedException or LeaseCapacityException)
+            catch (Exception e) when (e is VaultOperationException or SecretUnavailableException or LeaseCapacityException)
             {
                 VaultMetrics.LeaseRefused(name);
                 throw;

@@ -297,17 +297,59 @@ public sealed class LeaseRevokedException : Exception
     }
 }
 
+/// <summary>Why the vault has no secret of a name to lend.</summary>
+public enum SecretUnavailableReason
+{
+    /// <summary>Never set in this vault (a restarted vault starts empty, locked).</summary>
+    NeverSet,
+
+    /// <summary>Locked: dropped from the vault (<c>LockSecretAsync</c>, <c>actorvault lock</c>); set it again.</summary>
+    Locked,
+}
+
+/// <summary>
+/// There is no secret of that name to lend (or verify), whatever the cause — the one type to catch;
+/// <see cref="Reason"/> says which (<see cref="SecretLockedException"/> is the locked case).
+/// </summary>
+public class SecretUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SecretUnavailableException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SecretUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SecretUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception with its cause.</summary>
+    public SecretUnavailableException(string message, SecretUnavailableReason reason)
+        : base(message) => Reason = reason;
+
+    /// <summary>Why there is no secret to lend.</summary>
+    public SecretUnavailableReason Reason { get; }
+}
+
 /// <summary>The secret was locked (dropped from the vault); set it again before leasing it.</summary>
-public sealed class SecretLockedException : Exception
+public sealed class SecretLockedException : SecretUnavailableException
 {
     /// <summary>Creates the exception.</summary>
     public SecretLockedException()
+        : base(string.Empty, SecretUnavailableReason.Locked)
     {
     }
 
     /// <summary>Creates the exception.</summary>
     public SecretLockedException(string message)
-        : base(message)
+        : base(message, SecretUnavailableReason.Locked)
     {
     }
 

@@ -11,7 +11,7 @@ internal static class VaultErrors
     public static Exception ToException(RequestFailed failed) => failed.Code switch
     {
         VaultErrorCode.SecretInput => new SecretInputException((SecretInputError)failed.InputError, failed.Message),
-        VaultErrorCode.SecretNotFound => new VaultOperationException(VaultError.SecretNotFound, failed.Message),
+        VaultErrorCode.SecretNotFound => new SecretUnavailableException(failed.Message, SecretUnavailableReason.NeverSet),
         VaultErrorCode.ConfirmationMismatch => new VaultOperationException(VaultError.ConfirmationMismatch, failed.Message),
         VaultErrorCode.BadRequest => new VaultOperationException(VaultError.BadRequest, failed.Message),
         VaultErrorCode.SealedPayloadRejected => new VaultOperationException(VaultError.SealedPayloadRejected, failed.Message),

@@ -302,7 +302,7 @@ internal sealed class AgentConnection : ReceiveActor
         SecretLockedException => Failure(AgentError.Locked, e.Message),
         LeaseCapacityException => Failure(AgentError.Busy, e.Message),
         SecretInputException => Failure(AgentError.SecretInput, e.Message),
-        VaultOperationException { Error: VaultError.SecretNotFound } => Failure(AgentError.Locked, e.Message),
+        SecretUnavailableException => Failure(AgentError.Locked, e.Message),
         VaultOperationException => Failure(AgentError.BadRequest, e.Message),
         VaultUnavailableException or LeaseExpiredException or LeaseRevokedException => Failure(AgentError.Unavailable, e.Message),
         ArgumentException => Failure(AgentError.BadRequest, e.Message),

@@ -253,7 +253,7 @@ internal sealed class KeystoreActor : ReceiveActor
 
         if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
         {
-            return NotFound(request.RequestId, request.Name);
+            return Missing(request.RequestId, request.Name);
         }
 
         SecretBuffer candidate;
@@ -313,9 +313,7 @@ internal sealed class KeystoreActor : ReceiveActor
         IVaultReply reply;
         if (!_secrets.TryGetValue(request.Name, out StoredSecret? stored))
         {
-            reply = _locked.Contains(request.Name)
-                ? new RequestFailed(request.RequestId, VaultErrorCode.SecretLocked, $"Secret {SecretNames.Describe(request.Name)} is locked; set it again before leasing it.", 0)
-                : NotFound(request.RequestId, request.Name);
+            reply = Missing(request.RequestId, request.Name);
         }
         else if (!SessionKeyRing.For(Context.System).TryGet(_session, out SessionKeys? keys))
         {
@@ -348,8 +346,10 @@ internal sealed class KeystoreActor : ReceiveActor
             ? null
             : new RequestFailed(requestId, VaultErrorCode.BadRequest, $"Secret name {SecretNames.Describe(name)} is invalid: use 1–{SecretNames.MaxLength} characters of A–Z, a–z, 0–9, '.', '_', '-'.", 0);
 
-    private static RequestFailed NotFound(Guid requestId, string name) =>
-        new(requestId, VaultErrorCode.SecretNotFound, $"The vault holds no secret {SecretNames.Describe(name)} (never set, locked, or the vault restarted).", 0);
+    /// <summary>No secret of that name: locked (it was set, then dropped), or never set in this vault.</summary>
+    private RequestFailed Missing(Guid requestId, string name) => _locked.Contains(name)
+        ? new(requestId, VaultErrorCode.SecretLocked, $"Secret {SecretNames.Describe(name)} is locked; set it again before using it.", 0)
+        : new(requestId, VaultErrorCode.SecretNotFound, $"The vault holds no secret {SecretNames.Describe(name)}: it was never set in this vault (a restarted vault starts empty).", 0);
 
     /// <summary>A sealed secret: only <see cref="DataKey"/> is secret, and it lives in secret memory.</summary>
     internal sealed record StoredSecret(SecretBuffer DataKey, byte[] Nonce, byte[] Ciphertext, byte[] Tag);
