@@ -4,7 +4,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace ActorVault.Hosting;
 
 /// <summary>
-/// Health of the vault started by <c>WithActorVault</c>: <see cref="HealthStatus.Healthy"/> when it is
+/// Health of the application's <see cref="IVault"/> (the vault started by <c>WithActorVault</c>, or a
+/// TestKit <c>TestVault</c> registered with <c>AddTestVault</c>): <see cref="HealthStatus.Healthy"/> when it is
 /// unlocked (holds a secret), <see cref="HealthStatus.Degraded"/> while it is locked, starting or
 /// restarting, and the registration's failure status (default <see cref="HealthStatus.Unhealthy"/>)
 /// when it is stopped, failed to start, or has not been started. The data holds the state, the
@@ -18,13 +19,13 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
     /// <summary>Key of the vault process id in <see cref="HealthCheckResult.Data"/> (0 while none runs).</summary>
     public const string PidKey = "vaultPid";
 
-    private readonly ActorVaultHolder _holder;
+    private readonly IVault _vault;
 
-    /// <summary>Creates the check over the holder that <c>services.AddActorVault()</c> registered.</summary>
-    public ActorVaultHealthCheck(ActorVaultHolder holder)
+    /// <summary>Creates the check over the application's vault (<c>services.AddActorVault()</c> or <c>AddTestVault()</c>).</summary>
+    public ActorVaultHealthCheck(IVault vault)
     {
-        ArgumentNullException.ThrowIfNull(holder);
-        _holder = holder;
+        ArgumentNullException.ThrowIfNull(vault);
+        _vault = vault;
     }
 
     /// <inheritdoc />
@@ -32,20 +33,25 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
     {
         ArgumentNullException.ThrowIfNull(context);
         HealthStatus failure = context.Registration.FailureStatus;
-        Task<VaultClient> started = _holder.WhenStarted;
-        if (started.IsFaulted)
+        IVault vault = _vault;
+        if (vault is DeferredVault deferred)
         {
-            return Task.FromResult(new HealthCheckResult(failure, "ActorVault failed to start.", started.Exception?.GetBaseException(), Data("NotStarted", 0)));
+            Task<VaultClient> started = deferred.Holder.WhenStarted;
+            if (started.IsFaulted)
+            {
+                return Task.FromResult(new HealthCheckResult(failure, "ActorVault failed to start.", started.Exception?.GetBaseException(), Data("NotStarted", 0)));
+            }
+
+            if (!started.IsCompletedSuccessfully)
+            {
+                return Task.FromResult(new HealthCheckResult(failure, "ActorVault is not started yet (the application's actor system starts it).", null, Data("NotStarted", 0)));
+            }
+
+            vault = started.Result;
         }
 
-        if (!started.IsCompletedSuccessfully)
-        {
-            return Task.FromResult(new HealthCheckResult(failure, "ActorVault is not started yet (the application's actor system starts it).", null, Data("NotStarted", 0)));
-        }
-
-        VaultClient client = started.Result;
-        VaultState state = client.State;
-        IReadOnlyDictionary<string, object> data = Data(state.ToString(), client.VaultPid);
+        VaultState state = vault.State;
+        IReadOnlyDictionary<string, object> data = Data(state.ToString(), vault is VaultClient client ? client.VaultPid : 0);
         HealthCheckResult result = state switch
         {
             VaultState.Unlocked => HealthCheckResult.Healthy("ActorVault is unlocked.", data),
@@ -70,7 +76,7 @@ public static class ActorVaultHealthCheckExtensions
     /// <summary>
     /// Adds the ActorVault health check (Healthy when unlocked, Degraded when locked, starting or
     /// restarting, <paramref name="failureStatus"/> — default Unhealthy — when stopped or not started).
-    /// Needs <c>services.AddActorVault()</c>.
+    /// Needs an <see cref="IVault"/> in the container: <c>services.AddActorVault()</c>, or in tests <c>services.AddTestVault()</c>.
     /// </summary>
     public static IHealthChecksBuilder AddActorVault(this IHealthChecksBuilder builder, string name = "actorvault", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
@@ -78,7 +84,7 @@ public static class ActorVaultHealthCheckExtensions
         ArgumentException.ThrowIfNullOrEmpty(name);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new ActorVaultHealthCheck(sp.GetRequiredService<ActorVaultHolder>()),
+            sp => new ActorVaultHealthCheck(sp.GetRequiredService<IVault>()),
             failureStatus,
             tags,
             timeout));

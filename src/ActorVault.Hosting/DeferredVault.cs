@@ -18,6 +18,9 @@ internal sealed class DeferredVault : IVault
     private EventHandler<VaultStateChanged>? _stateChanged;
     private bool _forwarding;
 
+    /// <summary>The holder of the vault that WithActorVault starts.</summary>
+    internal ActorVaultHolder Holder => _holder;
+
     public DeferredVault(ActorVaultHolder holder)
     {
         _holder = holder;

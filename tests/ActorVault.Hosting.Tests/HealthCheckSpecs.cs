@@ -1,3 +1,4 @@
+using ActorVault.TestKit;
 using ActorVault.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -37,5 +38,32 @@ public sealed class HealthCheckSpecs
         HealthReportEntry entry = Assert.Single(report.Entries, e => e.Key == "secrets").Value;
         Assert.Equal(HealthStatus.Degraded, entry.Status);
         Assert.Contains("vault", entry.Tags);
+    }
+}
+
+/// <summary>The health check on the TestKit's TestVault (AddTestVault): the same states, no child process.</summary>
+public sealed class TestVaultHealthCheckSpecs
+{
+    [Fact]
+    public async Task HealthCheck_OnATestVault_DegradedWhileLocked_HealthyOnceUnlocked_FailureWhenStopped()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddTestVault();
+        services.AddHealthChecks().AddActorVault();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        HealthCheckService health = provider.GetRequiredService<HealthCheckService>();
+        CancellationToken cancel = TestContext.Current.CancellationToken;
+
+        Assert.Equal(HealthStatus.Degraded, (await health.CheckHealthAsync(cancel)).Entries["actorvault"].Status);
+
+        TestKit.TestVault vault = provider.GetRequiredService<TestKit.TestVault>();
+        Assert.Same(vault, provider.GetRequiredService<IVault>());
+        await vault.SetSecretAsync("db", "x"u8.ToArray().AsSpan(), cancel);
+        HealthReportEntry unlocked = (await health.CheckHealthAsync(cancel)).Entries["actorvault"];
+        Assert.Equal((HealthStatus.Healthy, "Unlocked"), (unlocked.Status, unlocked.Data[ActorVaultHealthCheck.StateKey]));
+
+        await vault.StopAsync();
+        Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync(cancel)).Entries["actorvault"].Status);
     }
 }
