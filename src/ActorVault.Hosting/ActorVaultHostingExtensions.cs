@@ -84,6 +84,9 @@ public static class ActorVaultHostingExtensions
                 holder.StartTimeout = ActorVaultHolder.DefaultStartTimeout(options.StartupTimeout);
             }
 
+            // The application's meter factory (AddMetrics / OpenTelemetry), unless the options name one.
+            options.MeterFactory ??= Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<System.Diagnostics.Metrics.IMeterFactory>();
+
             try
             {
                 // The application's own actorvault.* HOCON counts too (the options above were prepended to it).

@@ -30,6 +30,9 @@ public sealed record TestVaultOptions
     /// <see cref="LeaseExpiredException"/> — with no waiting and no race.
     /// </summary>
     public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>The meter factory for the lease instruments (as <see cref="VaultClientOptions.MeterFactory"/>); default: the shared meter.</summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
 }
 
 /// <summary>
@@ -55,7 +58,10 @@ public sealed class TestVault : IVault
     {
         _options = options ?? new TestVaultOptions();
         _capacity = new SemaphoreSlim(_options.MaxConcurrentLeases, _options.MaxConcurrentLeases);
-        _hooks = new LeaseHooks(AcquireAsync, static (_, _, _) => { }, (kind, id, name, duration, reason) => _audit.Enqueue(new LeaseAuditEvent(kind, id, name, duration, reason)));
+        _hooks = new LeaseHooks(AcquireAsync, static (_, _, _) => { }, (kind, id, name, duration, reason) => _audit.Enqueue(new LeaseAuditEvent(kind, id, name, duration, reason)))
+        {
+            Instruments = _options.MeterFactory is { } meters ? new LeaseInstruments(meters) : VaultMetrics.Shared,
+        };
     }
 
     /// <inheritdoc />

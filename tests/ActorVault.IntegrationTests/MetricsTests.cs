@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using ActorVault.TestKit;
@@ -8,34 +9,53 @@ namespace ActorVault.IntegrationTests;
 public sealed class MetricsTests
 {
     [Fact]
-    public async Task Leases_AreCounted_ByHowTheyEnded_AndActiveReturnsToZero()
+    public async Task Leases_OnTheApplicationsMeterFactory_FollowOpenTelemetryConventions_AndASpanPerLease()
     {
         string secret = $"metrics-{Guid.NewGuid():N}"[..30];
-        var sums = new ConcurrentDictionary<string, double>();
+        using Microsoft.Extensions.DependencyInjection.ServiceProvider services = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMetrics().BuildServiceProvider();
+        IMeterFactory factory = services.GetRequiredService<IMeterFactory>();
+
+        var measured = new ConcurrentQueue<(string Instrument, string? Unit, double Value, Dictionary<string, object?> Tags)>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == VaultMetrics.MeterName)
+            // Only this test's meter: the one its factory made (other tests use the shared meter).
+            if (instrument.Meter.Name == VaultMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory))
             {
                 l.EnableMeasurementEvents(instrument);
             }
         };
         void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
+            var all = new Dictionary<string, object?>();
             foreach (KeyValuePair<string, object?> tag in tags)
             {
-                if (tag.Key == "secret" && (string?)tag.Value == secret)
-                {
-                    sums.AddOrUpdate(instrument.Name, value, (_, v) => v + value);
-                }
+                all[tag.Key] = tag.Value;
             }
+
+            measured.Enqueue((instrument.Name, instrument.Unit, value, all));
         }
 
         listener.SetMeasurementEventCallback<long>((i, v, t, _) => Add(i, v, t));
         listener.SetMeasurementEventCallback<double>((i, v, t, _) => Add(i, v, t));
         listener.Start();
 
-        await using var vault = new TestVault(new TestVaultOptions { MaxConcurrentLeases = 1 });
+        var spans = new ConcurrentQueue<System.Diagnostics.Activity>();
+        using var tracing = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == VaultMetrics.ActivitySourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if ((string?)a.GetTagItem("actorvault.secret.name") == secret)
+                {
+                    spans.Enqueue(a);
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(tracing);
+
+        await using var vault = new TestVault(new TestVaultOptions { MaxConcurrentLeases = 1, MeterFactory = factory });
         await vault.SetSecretAsync(secret, "m"u8.ToArray().AsSpan());
         for (int i = 0; i < 3; i++)
         {
@@ -56,11 +76,25 @@ public sealed class MetricsTests
         await vault.LockSecretAsync(secret);
         await Assert.ThrowsAsync<SecretLockedException>(() => vault.WithSecretAsync(secret, static s => s.Length));
 
-        Assert.Equal(4, sums.GetValueOrDefault("actorvault.leases.granted"));
-        Assert.Equal(3, sums.GetValueOrDefault("actorvault.leases.released"));
-        Assert.Equal(1, sums.GetValueOrDefault("actorvault.leases.expired"));
-        Assert.Equal(1, sums.GetValueOrDefault("actorvault.leases.refused"));
-        Assert.Equal(0, sums.GetValueOrDefault("actorvault.leases.active"));
-        Assert.True(sums.GetValueOrDefault("actorvault.lease.duration") > 0, "lease durations are recorded");
+        (string Instrument, string? Unit, double Value, Dictionary<string, object?> Tags)[] all = [.. measured];
+        Assert.All(all, m => Assert.Equal(secret, m.Tags["actorvault.secret.name"])); // namespaced, never the bare "secret"
+        string[] Outcomes(string instrument) => [.. all.Where(m => m.Instrument == instrument).Select(m => (string)m.Tags["actorvault.lease.outcome"]!).Order(StringComparer.Ordinal)];
+
+        // One counter, the outcome as an attribute; error.type on a refusal.
+        Assert.Equal(["granted", "granted", "granted", "granted", "refused"], Outcomes("actorvault.lease.requests"));
+        Assert.Equal("SecretLockedException", all.Single(m => m.Tags.GetValueOrDefault("actorvault.lease.outcome") as string == "refused").Tags["error.type"]);
+
+        // Durations in seconds, exactly once per granted lease, by how it ended.
+        Assert.Equal(["expired", "released", "released", "released"], Outcomes("actorvault.lease.duration"));
+        Assert.All(all.Where(m => m.Instrument == "actorvault.lease.duration"), m => Assert.Equal("s", m.Unit));
+        double expiredAfter = all.Single(m => m.Instrument == "actorvault.lease.duration" && (string)m.Tags["actorvault.lease.outcome"]! == "expired").Value;
+        Assert.InRange(expiredAfter, 0.05, 30); // seconds, not milliseconds
+        Assert.Equal(0, all.Where(m => m.Instrument == "actorvault.lease.active").Sum(m => m.Value));
+
+        // A span per lease request: outcome and lease id, never a byte.
+        Assert.Equal(5, spans.Count);
+        Assert.Equal(4, spans.Count(a => a.GetTagItem("actorvault.lease.id") is string));
+        Assert.Contains(spans, a => (string?)a.GetTagItem("actorvault.lease.outcome") == "expired" && a.Status == System.Diagnostics.ActivityStatusCode.Error);
+        Assert.All(spans, a => Assert.DoesNotContain(a.TagObjects, t => t.Value is "m")); // the secret's one byte, as text
     }
 }

@@ -1,10 +1,16 @@
+using System.Diagnostics;
+
 namespace ActorVault.Client;
 
 /// <summary>How a vault grants a lease, hears of its release, and audits (the real vault and the test vault differ only here).</summary>
 internal sealed record LeaseHooks(
     Func<string, TimeSpan, CancellationToken, Task<SecretLease>> Acquire,
     Action<SecretLease, TimeSpan, string> Released,
-    Action<LeaseAuditKind, Guid, string, TimeSpan, string> Audit);
+    Action<LeaseAuditKind, Guid, string, TimeSpan, string> Audit)
+{
+    /// <summary>Where the lease metrics go (the application's meter factory, or the shared meter).</summary>
+    public LeaseInstruments Instruments { get; init; } = VaultMetrics.Shared;
+}
 
 /// <summary>
 /// The application side of one lease, shared by <see cref="VaultClient"/> and the TestKit's test vault:
@@ -24,11 +30,16 @@ internal static class LeaseRunner
         LeaseHooks hooks,
         CancellationToken cancellationToken)
     {
+        // One span per lease: its name, id and outcome — never a byte.
+        using Activity? span = VaultMetrics.Source.StartActivity("actorvault.lease");
+        span?.SetTag(LeaseInstruments.SecretName, name);
         if (!await capacity.WaitAsync(capacityWait, cancellationToken).ConfigureAwait(false))
         {
             hooks.Audit(LeaseAuditKind.Refused, Guid.Empty, name, TimeSpan.Zero, "capacity");
-            VaultMetrics.LeaseRefused(name);
-            throw new LeaseCapacityException($"This application already holds {maxConcurrent} leases (the maximum) and none ended within {capacityWait.TotalMilliseconds:0} ms.");
+            var full = new LeaseCapacityException($"This application already holds {maxConcurrent} leases (the maximum) and none ended within {capacityWait.TotalMilliseconds:0} ms.");
+            hooks.Instruments.Refused(name, full);
+            span?.SetTag(LeaseInstruments.Outcome, "refused").SetStatus(ActivityStatusCode.Error, full.GetType().Name);
+            throw full;
         }
 
         SecretLease? lease = null;
@@ -41,11 +52,13 @@ internal static class LeaseRunner
             }
             catch (Exception e) when (e is VaultOperationException or SecretUnavailableException or LeaseCapacityException)
             {
-                VaultMetrics.LeaseRefused(name);
+                hooks.Instruments.Refused(name, e);
+                span?.SetTag(LeaseInstruments.Outcome, "refused").SetStatus(ActivityStatusCode.Error, e.GetType().Name);
                 throw;
             }
 
-            VaultMetrics.LeaseGranted(name);
+            hooks.Instruments.Granted(name);
+            span?.SetTag("actorvault.lease.id", lease.Id.ToString());
             // The lease's own deadline (what the vault granted; a standalone host may cap the request), on
             // the deadline thread, which needs no thread-pool thread to zero the bytes.
             lease.ArmDeadline();
@@ -89,7 +102,12 @@ internal static class LeaseRunner
                 tracker.Untrack(lease);
                 TimeSpan held = lease.Held;
                 hooks.Released(lease, held, outcome);
-                VaultMetrics.LeaseEnded(name, how, held);
+                hooks.Instruments.Ended(name, how, held);
+                span?.SetTag(LeaseInstruments.Outcome, LeaseInstruments.OutcomeOf(how));
+                if (how != LeaseEnd.Released)
+                {
+                    span?.SetStatus(ActivityStatusCode.Error, cause);
+                }
                 // The one audit event of this lease's end, whoever ended it (the callback, the deadline,
                 // a revoke, a lock, the vault's loss, the caller's token): name, time held, cause.
                 hooks.Audit(AuditKind(how), lease.Id, name, held, cause);

@@ -25,6 +25,9 @@ internal sealed record SupervisorSettings(
     /// <summary>Harden the application process at start (<c>harden-process</c>).</summary>
     public bool HardenProcess { get; init; }
 
+    /// <summary>The application's instruments (its meter factory's, or the shared meter), set by the client at start.</summary>
+    public LeaseInstruments? Instruments { get; init; }
+
     /// <summary>The link system's socket registry: each vault child's proven link socket is registered there (set by the client at start).</summary>
     public Transport.LinkSockets? Sockets { get; init; }
 

@@ -65,7 +65,11 @@ public sealed partial class VaultClient
         LeaseDefaults leaseDefaults;
         try
         {
-            settings = SupervisorSettings.Create(settingsConfig) with { Sockets = sockets };
+            settings = SupervisorSettings.Create(settingsConfig) with
+            {
+                Sockets = sockets,
+                Instruments = options.MeterFactory is { } meters ? new LeaseInstruments(meters) : VaultMetrics.Shared,
+            };
             leaseDefaults = LeaseDefaults.Create(settingsConfig);
         }
         catch (ConfigurationException e)

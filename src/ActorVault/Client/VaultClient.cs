@@ -50,7 +50,10 @@ public sealed partial class VaultClient : IVault
         _leaseHooks = new LeaseHooks(
             AcquireAsync,
             (lease, held, outcome) => _supervisor.Tell(new Notify(new LeaseReleased(lease.Id, (long)held.TotalMicroseconds, outcome))),
-            Audit);
+            Audit)
+        {
+            Instruments = settings.Instruments ?? VaultMetrics.Shared,
+        };
         _capacity = new SemaphoreSlim(leaseDefaults.MaxConcurrent, leaseDefaults.MaxConcurrent);
         _system = system;
         _ownsSystem = ownsSystem;

@@ -86,6 +86,12 @@ public sealed class VaultClientOptions
     /// <summary>Development only: print sealed payloads (ciphertext) in logs. Secret bytes are never printed. Default false.</summary>
     public bool? DisableLogRedaction { get; set; }
 
+    /// <summary>
+    /// The meter factory for ActorVault's instruments (see <see cref="VaultMetrics"/>); ActorVault.Hosting
+    /// passes the application's (DI) factory. Default: a shared meter of the same name.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>Receives each line the vault writes to stderr (its log). Default: the link system's log at Info.</summary>
     public Action<string>? VaultLog { get; set; }
 

@@ -1,48 +1,84 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace ActorVault;
 
 /// <summary>
-/// ActorVault's metrics (System.Diagnostics.Metrics, meter <c>ActorVault</c>), so that OpenTelemetry
-/// (<c>AddMeter("ActorVault")</c>) and dotnet-counters pick them up. Names, ids and counts only.
+/// The names under which ActorVault reports, for OpenTelemetry (<c>.AddMeter(VaultMetrics.MeterName)</c>,
+/// <c>.AddSource(VaultMetrics.ActivitySourceName)</c>) and dotnet-counters. Instruments, following the
+/// OpenTelemetry conventions (durations in seconds, outcomes as attributes, namespaced attributes):
+/// <list type="bullet">
+/// <item><c>actorvault.lease.duration</c> (histogram, s): how long each granted lease was held, exactly
+/// once per lease, with <c>actorvault.lease.outcome</c> = <c>released</c>, <c>expired</c>, <c>revoked</c>,
+/// <c>vault_lost</c> or <c>cancelled</c>.</item>
+/// <item><c>actorvault.lease.requests</c> (counter, {lease}): with <c>actorvault.lease.outcome</c> =
+/// <c>granted</c> or <c>refused</c>, and <c>error.type</c> (the exception's type name) when refused.</item>
+/// <item><c>actorvault.lease.active</c> (up-down counter, {lease}): leases live now.</item>
+/// <item><c>actorvault.vault.restarts</c> (counter, {restart}): vault child restarts.</item>
+/// </list>
+/// Lease instruments carry <c>actorvault.secret.name</c>. A span per lease (<c>actorvault.lease</c>, on the
+/// activity source) carries the name, the lease id and the outcome. Names, ids, counts — never a byte.
+/// The meter comes from the <see cref="IMeterFactory"/> given (DI's, through ActorVault.Hosting), else
+/// a shared one.
 /// </summary>
 public static class VaultMetrics
 {
     /// <summary>The meter's name.</summary>
     public const string MeterName = "ActorVault";
 
-    private static readonly Meter Meter = new(MeterName, typeof(VaultMetrics).Assembly.GetName().Version?.ToString());
-    private static readonly Counter<long> Granted = Meter.CreateCounter<long>("actorvault.leases.granted", "{lease}", "Leases granted.");
-    private static readonly Counter<long> Released = Meter.CreateCounter<long>("actorvault.leases.released", "{lease}", "Leases released by their callback.");
-    private static readonly Counter<long> Expired = Meter.CreateCounter<long>("actorvault.leases.expired", "{lease}", "Leases that reached their deadline.");
-    private static readonly Counter<long> Revoked = Meter.CreateCounter<long>("actorvault.leases.revoked", "{lease}", "Leases revoked (one, all, lock, shutdown).");
-    private static readonly Counter<long> Refused = Meter.CreateCounter<long>("actorvault.leases.refused", "{lease}", "Leases refused (capacity, locked or unknown secret).");
-    private static readonly UpDownCounter<long> Active = Meter.CreateUpDownCounter<long>("actorvault.leases.active", "{lease}", "Leases live now.");
-    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("actorvault.lease.duration", "ms", "How long a lease's callback held the secret.");
-    private static readonly Counter<long> Restarts = Meter.CreateCounter<long>("actorvault.vault.restarts", "{restart}", "Vault child restarts.");
+    /// <summary>The activity source's name (one span per lease).</summary>
+    public const string ActivitySourceName = "ActorVault";
 
-    internal static void LeaseRefused(string secret) => Refused.Add(1, new KeyValuePair<string, object?>("secret", secret));
+    internal static readonly ActivitySource Source = new(ActivitySourceName, typeof(VaultMetrics).Assembly.GetName().Version?.ToString());
 
-    internal static void LeaseGranted(string secret)
+    internal static LeaseInstruments Shared { get; } = new(null);
+}
+
+/// <summary>ActorVault's instruments on one meter (see <see cref="VaultMetrics"/>).</summary>
+internal sealed class LeaseInstruments
+{
+    public const string SecretName = "actorvault.secret.name";
+    public const string Outcome = "actorvault.lease.outcome";
+
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _requests;
+    private readonly UpDownCounter<long> _active;
+    private readonly Counter<long> _restarts;
+
+    public LeaseInstruments(IMeterFactory? factory)
     {
-        var tag = new KeyValuePair<string, object?>("secret", secret);
-        Granted.Add(1, tag);
-        Active.Add(1, tag);
+        var options = new MeterOptions(VaultMetrics.MeterName) { Version = typeof(VaultMetrics).Assembly.GetName().Version?.ToString() };
+        Meter meter = factory?.Create(options) ?? new Meter(options);
+        _duration = meter.CreateHistogram<double>("actorvault.lease.duration", "s", "How long a lease held the secret, by how it ended.");
+        _requests = meter.CreateCounter<long>("actorvault.lease.requests", "{lease}", "Lease requests, granted or refused.");
+        _active = meter.CreateUpDownCounter<long>("actorvault.lease.active", "{lease}", "Leases live now.");
+        _restarts = meter.CreateCounter<long>("actorvault.vault.restarts", "{restart}", "Vault child restarts.");
+    }
+
+    public void Refused(string secret, Exception cause) =>
+        _requests.Add(1, new(SecretName, secret), new(Outcome, "refused"), new("error.type", cause.GetType().Name));
+
+    public void Granted(string secret)
+    {
+        _requests.Add(1, new(SecretName, secret), new(Outcome, "granted"));
+        _active.Add(1, new KeyValuePair<string, object?>(SecretName, secret));
     }
 
     /// <summary>Exactly once per granted lease, however it ended.</summary>
-    internal static void LeaseEnded(string secret, LeaseEnd how, TimeSpan held)
+    public void Ended(string secret, LeaseEnd how, TimeSpan held)
     {
-        var tag = new KeyValuePair<string, object?>("secret", secret);
-        Active.Add(-1, tag);
-        Duration.Record(held.TotalMilliseconds, tag);
-        (how switch
-        {
-            LeaseEnd.Expired => Expired,
-            LeaseEnd.Revoked or LeaseEnd.VaultLost or LeaseEnd.Cancelled => Revoked,
-            _ => Released,
-        }).Add(1, tag);
+        _active.Add(-1, new KeyValuePair<string, object?>(SecretName, secret));
+        _duration.Record(held.TotalSeconds, new(SecretName, secret), new(Outcome, OutcomeOf(how)));
     }
 
-    internal static void RecordRestart() => Restarts.Add(1);
+    public void Restarted() => _restarts.Add(1);
+
+    public static string OutcomeOf(LeaseEnd how) => how switch
+    {
+        LeaseEnd.Released => "released",
+        LeaseEnd.Expired => "expired",
+        LeaseEnd.Revoked => "revoked",
+        LeaseEnd.VaultLost => "vault_lost",
+        _ => "cancelled",
+    };
 }

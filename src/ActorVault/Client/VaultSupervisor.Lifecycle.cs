@@ -207,7 +207,7 @@ internal sealed partial class VaultSupervisor
             return;
         }
 
-        VaultMetrics.RecordRestart();
+        (_settings.Instruments ?? VaultMetrics.Shared).Restarted();
         TimeSpan delay = _settings.Backoff(count, Random.Shared.NextDouble());
         Transition(VaultState.Restarting, cause);
         Context.Become(Restarting);
