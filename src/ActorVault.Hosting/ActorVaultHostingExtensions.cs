@@ -84,6 +84,12 @@ public static class ActorVaultHostingExtensions
                 holder.StartTimeout = ActorVaultHolder.DefaultStartTimeout(options.StartupTimeout);
             }
 
+            // The application's logger factory (categories per component), unless the options name a logger.
+            if (options.Logger is null)
+            {
+                options.LoggerFactory ??= Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<Microsoft.Extensions.Logging.ILoggerFactory>();
+            }
+
             // The application's meter factory (AddMetrics / OpenTelemetry), unless the options name one.
             options.MeterFactory ??= Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<System.Diagnostics.Metrics.IMeterFactory>();
 
@@ -92,6 +98,10 @@ public static class ActorVaultHostingExtensions
                 // The application's own actorvault.* HOCON counts too (the options above were prepended to it).
                 VaultClient client = await VaultClient.StartAsync(system.Settings.Config, options).ConfigureAwait(false);
                 registry.Register<ActorVaultSupervisor>(client.Supervisor);
+                // State changes and the audit trail on the application's own event stream too.
+                IActorRef forwarder = client.LinkSystem.ActorOf(Props.Create(() => new EventForwarder(system.EventStream)).WithDeploy(Deploy.Local), "app-event-forwarder");
+                client.LinkSystem.EventStream.Subscribe(forwarder, typeof(VaultStateChanged));
+                client.LinkSystem.EventStream.Subscribe(forwarder, typeof(LeaseAuditEvent));
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorvault-stop", async () =>
                 {
                     await client.StopAsync().ConfigureAwait(false);
@@ -119,5 +129,15 @@ public static class ActorVaultHostingExtensions
         services.AddSingleton<ActorVaultHolder>();
         services.AddSingleton<IVault>(sp => new DeferredVault(sp.GetRequiredService<ActorVaultHolder>()));
         return services;
+    }
+}
+
+/// <summary>Republishes the vault link's state changes and audit events on the application's event stream.</summary>
+internal sealed class EventForwarder : ReceiveActor
+{
+    public EventForwarder(Akka.Event.EventStream application)
+    {
+        Receive<VaultStateChanged>(e => application.Publish(e));
+        Receive<LeaseAuditEvent>(e => application.Publish(e));
     }
 }

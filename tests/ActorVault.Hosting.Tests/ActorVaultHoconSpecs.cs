@@ -7,7 +7,7 @@ namespace ActorVault.Hosting.Tests;
 public sealed class ActorVaultHoconSpecs
 {
     /// <summary>Options that are code, not configuration (loggers, callbacks, process-level switches).</summary>
-    private static readonly string[] NotHocon = [nameof(VaultClientOptions.Logger), nameof(VaultClientOptions.VaultLog), nameof(VaultClientOptions.HandleSignals), nameof(VaultClientOptions.DisableLogRedaction), nameof(VaultClientOptions.MeterFactory)];
+    private static readonly string[] NotHocon = [nameof(VaultClientOptions.Logger), nameof(VaultClientOptions.VaultLog), nameof(VaultClientOptions.HandleSignals), nameof(VaultClientOptions.DisableLogRedaction), nameof(VaultClientOptions.MeterFactory), nameof(VaultClientOptions.LoggerFactory)];
 
     [Fact]
     public void From_EveryOptionSet_EachKeyExistsInTheReferenceConfig_OneKeyPerOption()

@@ -155,3 +155,23 @@ public sealed class BoundOptionsSpecs : VaultHostingSpec
         Assert.Equal(4, section.GetInt("lease.max-concurrent"));
     }
 }
+
+/// <summary>The vault's state changes and audit trail also reach the application's own event stream.</summary>
+public sealed class ApplicationEventStreamSpecs : VaultHostingSpec
+{
+    protected override void ConfigureVault(AkkaConfigurationBuilder builder) => builder.WithActorVault();
+
+    [Fact]
+    public async Task StateChangesAndAuditEvents_ArePublishedOnTheApplicationsEventStream()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        Akka.TestKit.TestProbe probe = CreateTestProbe();
+        Sys.EventStream.Subscribe(probe.Ref, typeof(VaultStateChanged));
+        Sys.EventStream.Subscribe(probe.Ref, typeof(LeaseAuditEvent));
+
+        await vault.SetSecretAsync("db", "events"u8.ToArray().AsSpan(), Cancel);
+        probe.FishForMessage(m => m is VaultStateChanged { State: VaultState.Unlocked }, Patience, cancellationToken: Cancel);
+        Assert.Equal(6, await vault.WithSecretAsync("db", static b => b.Length, cancellationToken: Cancel));
+        probe.FishForMessage(m => m is LeaseAuditEvent { Kind: LeaseAuditKind.Released, SecretName: "db" }, Patience, cancellationToken: Cancel);
+    }
+}

@@ -230,7 +230,7 @@ public sealed partial class VaultClient
         Microsoft.Extensions.Logging.LogLevel level = audit.Kind is LeaseAuditKind.Granted or LeaseAuditKind.Released
             ? Microsoft.Extensions.Logging.LogLevel.Debug
             : Microsoft.Extensions.Logging.LogLevel.Information;
-        Microsoft.Extensions.Logging.LoggerExtensions.Log(_logger!, level, "Lease {Kind}: {LeaseId} of '{Secret}' after {DurationMs} ms ({Reason})", audit.Kind, audit.LeaseId, audit.SecretName, audit.Duration.TotalMilliseconds, audit.Reason);
+        Microsoft.Extensions.Logging.LoggerExtensions.Log(_auditLogger!, level, "Lease {LeaseAuditKind}: {LeaseId} of {SecretName} after {DurationSeconds} s ({Reason})", audit.Kind, audit.LeaseId, audit.SecretName, audit.Duration.TotalSeconds, audit.Reason);
     }
 
     private sealed class StateListener : ReceiveActor

@@ -42,8 +42,15 @@ public sealed partial class VaultClient
             Logging.LogRedaction.Enabled = false;
         }
 
-        Microsoft.Extensions.Logging.ILogger? logger = options.Logger is null ? null : Logging.RedactingLogger.ForLogger(options.Logger);
-        Action<string>? vaultLog = options.VaultLog ?? (logger is null ? null : line => Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "[vault] {Line}", line));
+        // One logger (options.Logger) for everything, or a category per component from a factory.
+        Microsoft.Extensions.Logging.ILogger? Category(string name) =>
+            options.Logger is { } one ? Logging.RedactingLogger.ForLogger(one)
+            : options.LoggerFactory is { } factory ? Logging.RedactingLogger.ForLogger(factory.CreateLogger(name))
+            : null;
+        Microsoft.Extensions.Logging.ILogger? logger = Category("ActorVault.Supervisor");
+        Microsoft.Extensions.Logging.ILogger? auditLogger = Category("ActorVault.Audit");
+        Microsoft.Extensions.Logging.ILogger? vaultLogger = Category("ActorVault.Vault");
+        Action<string>? vaultLog = options.VaultLog ?? (vaultLogger is null ? null : line => Logging.VaultLogLines.Log(vaultLogger, line));
         Config config = options.ToConfig();
         if (extra is not null)
         {
@@ -103,7 +110,7 @@ public sealed partial class VaultClient
             var view = new SupervisorView();
             IActorRef supervisor = system.ActorOf(VaultSupervisor.Props(settings, launcher, tracker, vaultLog, view, preLaunched), "vault-supervisor");
             _ = await supervisor.Ask<Snapshot>(WhenStarted.Instance, settings.StartupTimeout + TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
-            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, leaseDefaults, logger);
+            var client = new VaultClient(system, ownsSystem: true, supervisor, tracker, settings, view, leaseDefaults, logger, auditLogger);
             client.RegisterShutdown(options.HandleSignals ?? true);
             return client;
         }

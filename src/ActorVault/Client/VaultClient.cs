@@ -42,9 +42,12 @@ public sealed partial class VaultClient : IVault
 
     private readonly Microsoft.Extensions.Logging.ILogger? _logger;
 
-    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view, LeaseDefaults leaseDefaults, Microsoft.Extensions.Logging.ILogger? logger)
+    private readonly Microsoft.Extensions.Logging.ILogger? _auditLogger;
+
+    private VaultClient(ActorSystem system, bool ownsSystem, IActorRef supervisor, ClientSecretTracker tracker, SupervisorSettings settings, SupervisorView view, LeaseDefaults leaseDefaults, Microsoft.Extensions.Logging.ILogger? logger, Microsoft.Extensions.Logging.ILogger? auditLogger)
     {
         _logger = logger;
+        _auditLogger = auditLogger;
         _leaseDefaults = leaseDefaults;
         _stopGrace = settings.StopGrace;
         _leaseHooks = new LeaseHooks(
@@ -63,7 +66,7 @@ public sealed partial class VaultClient : IVault
         _view = view;
         _listener = system.ActorOf(Props.Create(() => new StateListener(this, supervisor)).WithDeploy(Deploy.Local));
         system.EventStream.Subscribe(_listener, typeof(VaultStateChanged));
-        if (logger is not null)
+        if (auditLogger is not null)
         {
             system.EventStream.Subscribe(_listener, typeof(LeaseAuditEvent));
         }

@@ -68,6 +68,15 @@ public sealed class VaultClientOptions
     public Microsoft.Extensions.Logging.ILogger? Logger { get; set; }
 
     /// <summary>
+    /// A logger factory (used when <see cref="Logger"/> is not set): one category per component —
+    /// <c>ActorVault.Supervisor</c> (state changes, shutdown, hardening), <c>ActorVault.Vault</c> (the
+    /// vault's own lines as structured events at their real level; Akka's chatter at Debug) and
+    /// <c>ActorVault.Audit</c> (the lease audit trail, structured). ActorVault.Hosting passes the
+    /// application's (DI) factory. Every logger is wrapped in a <see cref="Logging.RedactingLogger"/>.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
     /// On SIGTERM, SIGINT, SIGHUP and SIGQUIT: revoke leases, stop the vault, zero, then exit the
     /// process with 128 + signal (Akka alone would run CoordinatedShutdown but leave the process
     /// running after SIGTERM/SIGINT, and SIGHUP/SIGQUIT would kill it with no cleanup). Default true.
