@@ -32,19 +32,23 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
-        HealthStatus failure = context.Registration.FailureStatus;
-        IVault vault = _vault;
+        return Task.FromResult(Evaluate(_vault, context.Registration.FailureStatus));
+    }
+
+    /// <summary>The check itself, shared by this <see cref="IHealthCheck"/> and the Akka.Hosting registration (<c>WithActorVaultHealthCheck</c>).</summary>
+    internal static HealthCheckResult Evaluate(IVault vault, HealthStatus failure)
+    {
         if (vault is DeferredVault deferred)
         {
             Task<VaultClient> started = deferred.Holder.WhenStarted;
             if (started.IsFaulted)
             {
-                return Task.FromResult(new HealthCheckResult(failure, "ActorVault failed to start.", started.Exception?.GetBaseException(), Data("NotStarted", 0)));
+                return new HealthCheckResult(failure, "ActorVault failed to start.", started.Exception?.GetBaseException(), Data("NotStarted", 0));
             }
 
             if (!started.IsCompletedSuccessfully)
             {
-                return Task.FromResult(new HealthCheckResult(failure, "ActorVault is not started yet (the application's actor system starts it).", null, Data("NotStarted", 0)));
+                return new HealthCheckResult(failure, "ActorVault is not started yet (the application's actor system starts it).", null, Data("NotStarted", 0));
             }
 
             vault = started.Result;
@@ -60,7 +64,7 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
             VaultState.Restarting => HealthCheckResult.Degraded("ActorVault's vault process died and is being restarted; it will come back locked.", null, data),
             _ => new HealthCheckResult(failure, "ActorVault is stopped.", null, data),
         };
-        return Task.FromResult(result);
+        return result;
     }
 
     private static Dictionary<string, object> Data(string state, int pid) => new(StringComparer.Ordinal)
@@ -70,9 +74,35 @@ public sealed class ActorVaultHealthCheck : IHealthCheck
     };
 }
 
-/// <summary>Registers <see cref="ActorVaultHealthCheck"/>: <c>services.AddHealthChecks().AddActorVault()</c>.</summary>
+/// <summary>Registers <see cref="ActorVaultHealthCheck"/>: <c>services.AddHealthChecks().AddActorVault()</c>, or with Akka.Hosting's health checks, <c>WithActorVaultHealthCheck()</c>.</summary>
 public static class ActorVaultHealthCheckExtensions
 {
+    /// <summary>The tags of <see cref="WithActorVaultHealthCheck"/> by default: Akka.Hosting's own <c>akka</c> tag, and <c>actorvault</c>.</summary>
+    public static readonly IReadOnlyList<string> DefaultAkkaTags = ["akka", "actorvault"];
+
+    /// <summary>
+    /// The same check through Akka.Hosting's health-check API (<c>AkkaConfigurationBuilder.WithHealthCheck</c>),
+    /// beside its other Akka checks (<c>WithActorSystemLivenessCheck</c>, …) and tagged like them
+    /// (<see cref="DefaultAkkaTags"/>). Needs an <see cref="IVault"/> in the container (<c>AddActorVault()</c>).
+    /// </summary>
+    public static Akka.Hosting.AkkaConfigurationBuilder WithActorVaultHealthCheck(this Akka.Hosting.AkkaConfigurationBuilder builder, string name = "actorvault", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        HealthStatus failure = failureStatus ?? HealthStatus.Unhealthy;
+        return Akka.Hosting.AkkaHostingExtensions.WithHealthCheck(
+            builder,
+            name,
+            (system, _, _) =>
+            {
+                IVault? vault = Akka.DependencyInjection.DependencyResolver.For(system).Resolver.GetService<IVault>();
+                return Task.FromResult(vault is null
+                    ? new HealthCheckResult(failure, "No IVault is registered (services.AddActorVault()).")
+                    : ActorVaultHealthCheck.Evaluate(vault, failure));
+            },
+            failureStatus,
+            tags ?? DefaultAkkaTags);
+    }
+
     /// <summary>
     /// Adds the ActorVault health check (Healthy when unlocked, Degraded when locked, starting or
     /// restarting, <paramref name="failureStatus"/> — default Unhealthy — when stopped or not started).

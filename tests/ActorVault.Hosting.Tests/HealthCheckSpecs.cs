@@ -67,3 +67,28 @@ public sealed class TestVaultHealthCheckSpecs
         Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync(cancel)).Entries["actorvault"].Status);
     }
 }
+
+/// <summary>The check through Akka.Hosting's own health-check API, beside its liveness check and tagged like it.</summary>
+public sealed class AkkaHealthCheckSpecs : VaultHostingSpec
+{
+    protected override void ConfigureVault(Akka.Hosting.AkkaConfigurationBuilder builder) =>
+        Akka.Hosting.AkkaHostingExtensions.WithActorSystemLivenessCheck(builder.WithActorVault().WithActorVaultHealthCheck("actorvault-akka"));
+
+    [Fact]
+    public async Task WithActorVaultHealthCheck_ReportsTheVault_TaggedLikeAkkasOwnChecks()
+    {
+        VaultClient vault = await StartedVaultAsync();
+        HealthCheckService health = Host.Services.GetRequiredService<HealthCheckService>();
+
+        HealthReport locked = await health.CheckHealthAsync(Cancel);
+        HealthReportEntry ours = locked.Entries["actorvault-akka"];
+        Assert.Equal(HealthStatus.Degraded, ours.Status);
+        HealthReportEntry liveness = Assert.Single(locked.Entries, e => e.Key != "actorvault-akka" && e.Key != "actorvault").Value;
+        Assert.NotEmpty(liveness.Tags.Intersect(ours.Tags)); // Akka's tag, so a filter on it selects both
+        Assert.Contains("actorvault", ours.Tags);
+
+        await vault.SetSecretAsync("db", "ok"u8.ToArray().AsSpan(), Cancel);
+        HealthReportEntry unlocked = (await health.CheckHealthAsync(Cancel)).Entries["actorvault-akka"];
+        Assert.Equal((HealthStatus.Healthy, "Unlocked"), (unlocked.Status, unlocked.Data[ActorVaultHealthCheck.StateKey]));
+    }
+}
