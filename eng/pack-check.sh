@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs ActorVault and checks the packages as a user gets them:
-#  1. a consumer project restoring ActorVault.Hosting from artifacts/packages (plus nuget.org) gets the
-#     vault executable in its output and publish folders (actorvault-vault/) and leases a secret from it;
+#  1. a consumer project (a fresh `dotnet new worker`) restoring ActorVault.Hosting from
+#     artifacts/packages (plus nuget.org) gets the vault executable in its output and publish folders
+#     (actorvault-vault/), and leases a secret from it through an injected IVault;
 #  2. `dotnet tool install ActorVault.Tool` gives a working `actorvault --help` and `actorvault demo`.
 # Usage: eng/pack-check.sh [--no-pack]. Restores into a private package folder, so a stale copy of the
 # same version in ~/.nuget/packages cannot hide a broken package.
@@ -36,7 +37,11 @@ expected_packages() {
 }
 check "five packages: Memory, ActorVault, Hosting, TestKit, Tool ($version)" expected_packages
 
-mkdir -p "$work/consumer"
+# The consumer is what README's embedding quick start gives a newcomer: a fresh `dotnet new worker`,
+# IVault injected into the worker's constructor, options bound from appsettings.json with
+# ValidateOnStart, the health check registered and queried, OpenTelemetry-style metrics collected in
+# process (a MeterListener on VaultMetrics.MeterName), warnings as errors.
+check "dotnet new worker (the consumer)" dotnet new worker -n Consumer -o "$work/consumer" --no-restore
 cat >"$work/consumer/NuGet.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -47,47 +52,78 @@ cat >"$work/consumer/NuGet.config" <<XML
   </packageSources>
 </configuration>
 XML
-cat >"$work/consumer/Consumer.csproj" <<XML
-<Project Sdk="Microsoft.NET.Sdk">
-  <PropertyGroup>
-    <OutputType>Exe</OutputType>
-    <TargetFramework>net10.0</TargetFramework>
-    <Nullable>enable</Nullable>
-    <ImplicitUsings>enable</ImplicitUsings>
-    <!-- A consumer that treats warnings as errors builds clean: the packages declare it Linux-only (CA1416). -->
-    <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-  </PropertyGroup>
-  <ItemGroup>
-    <PackageReference Include="ActorVault.Hosting" Version="$version" />
-    <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.15" />
-  </ItemGroup>
-</Project>
-XML
+sed -i 's|</PropertyGroup>|  <TreatWarningsAsErrors>true</TreatWarningsAsErrors>\n  </PropertyGroup>|' "$work/consumer/Consumer.csproj"
+(cd "$work/consumer" && dotnet add package ActorVault.Hosting --version "$version" --no-restore >/dev/null)
+cat >"$work/consumer/appsettings.json" <<'JSON'
+{
+  "Logging": { "LogLevel": { "Default": "Warning" } },
+  "ActorVault": { "DefaultLeaseTtl": "00:00:05", "MaxConcurrentLeases": 8 }
+}
+JSON
 cat >"$work/consumer/Program.cs" <<'CS'
 using Akka.Hosting;
-using ActorVault;
 using ActorVault.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
+using Consumer;
 
-HostApplicationBuilder builder = Host.CreateApplicationBuilder();
-builder.Services.AddAkka("consumer", akka => akka.WithActorVault());
-builder.Services.AddActorVault();
-using IHost host = builder.Build();
-IVault vault = host.Services.GetRequiredService<IVault>(); // before the start: safe, it waits for the vault
-await host.StartAsync();
-await vault.SetSecretAsync("db", "from a package"u8.ToArray().AsSpan());
-int length = await vault.WithSecretAsync("db", static bytes => bytes.Length);
-Console.WriteLine($"consumer: leased {length} bytes from vault pid {(await vault.GetStatusAsync()).VaultPid}");
-await host.StopAsync();
-return length == 14 ? 0 : 1;
+HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+builder.Services.AddActorVault(builder.Configuration.GetSection("ActorVault"));
+builder.Services.AddAkka("consumer", (akka, sp) => akka.WithActorVault(sp));
+builder.Services.AddHealthChecks().AddActorVault();
+builder.Services.AddMetrics();
+builder.Services.AddHostedService<Worker>();
+IHost host = builder.Build();
+host.Run();
+return Environment.ExitCode;
+CS
+cat >"$work/consumer/Worker.cs" <<'CS'
+using System.Diagnostics.Metrics;
+using ActorVault;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Consumer;
+
+public sealed class Worker(IVault vault, HealthCheckService health, IHostApplicationLifetime lifetime) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        long requests = 0;
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == VaultMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "actorvault.lease.requests")
+            {
+                Interlocked.Add(ref requests, value);
+            }
+        });
+        meters.Start();
+
+        await vault.SetSecretAsync("db", "from a package"u8.ToArray().AsSpan(), stoppingToken);
+        TimeSpan ttl = TimeSpan.Zero;
+        int length = await vault.WithSecretAsync("db", lease =>
+        {
+            ttl = lease.Deadline - lease.GrantedAt;
+            return ValueTask.FromResult(lease.Length);
+        }, cancellationToken: stoppingToken);
+        HealthReport report = await health.CheckHealthAsync(stoppingToken);
+        Console.WriteLine($"consumer: leased {length} bytes for {ttl.TotalSeconds:0} s from vault pid {(await vault.GetStatusAsync(stoppingToken)).VaultPid}; health {report.Status}; {Interlocked.Read(ref requests)} lease request(s) metered");
+        Environment.ExitCode = length == 14 && ttl == TimeSpan.FromSeconds(5) && report.Status == HealthStatus.Healthy && Interlocked.Read(ref requests) == 1 ? 0 : 1;
+        lifetime.StopApplication();
+    }
+}
 CS
 
 out="$work/consumer/bin/Release/net10.0"
 check "consumer restores ActorVault.Hosting $version from the local folder and builds, warnings as errors (no CA1416)" dotnet build "$work/consumer" -c Release
 check "the vault executable is in the consumer's output (actorvault-vault/ActorVault.Host.dll)" test -f "$out/actorvault-vault/ActorVault.Host.dll" -a -f "$out/actorvault-vault/ActorVault.Host.runtimeconfig.json"
 check "and only there (so the lease below used the packaged one)" test ! -e "$out/ActorVault.Host.dll" -a ! -e "$out/actorvault"
-check "the consumer starts the packaged vault and leases a secret" bash -c "'$out/Consumer' | tee /dev/stderr | grep -q 'consumer: leased 14 bytes'"
+check "the worker (IVault injected, options from appsettings.json) leases, reports Healthy, meters, and stops with exit 0" bash -c "cd '$out' && printed=\$(timeout 120 ./Consumer); rc=\$?; echo \"\$printed\"; [ \$rc -eq 0 ] && grep -q 'consumer: leased 14 bytes for 5 s .*health Healthy; 1 lease request(s) metered' <<<\"\$printed\""
 check "dotnet publish carries the vault too" bash -c "dotnet publish '$work/consumer' -c Release -o '$work/publish' && test -f '$work/publish/actorvault-vault/ActorVault.Host.dll'"
 
 check "dotnet tool install ActorVault.Tool $version" dotnet tool install --tool-path "$work/tool" --add-source "$packages" --version "$version" ActorVault.Tool
