@@ -112,6 +112,14 @@ public sealed class Worker(IVault vault, HealthCheckService health, IHostApplica
             return ValueTask.FromResult(lease.Length);
         }, cancellationToken: stoppingToken);
         HealthReport report = await health.CheckHealthAsync(stoppingToken);
+        if (Environment.GetEnvironmentVariable("CONSUMER_MAPS_OUT") is { Length: > 0 } mapsOut)
+        {
+            // What the running vault has mapped (readable by root only: the vault is not dumpable).
+            int vaultPid = (await vault.GetStatusAsync(stoppingToken)).VaultPid;
+            try { File.WriteAllText(mapsOut, File.ReadAllText($"/proc/{vaultPid}/maps")); }
+            catch (UnauthorizedAccessException) { File.WriteAllText(mapsOut, "unreadable"); }
+        }
+
         Console.WriteLine($"consumer: leased {length} bytes for {ttl.TotalSeconds:0} s from vault pid {(await vault.GetStatusAsync(stoppingToken)).VaultPid}; health {report.Status}; {Interlocked.Read(ref requests)} lease request(s) metered");
         Environment.ExitCode = length == 14 && ttl == TimeSpan.FromSeconds(5) && report.Status == HealthStatus.Healthy && Interlocked.Read(ref requests) == 1 ? 0 : 1;
         lifetime.StopApplication();
@@ -124,6 +132,26 @@ check "consumer restores ActorVault.Hosting $version from the local folder and b
 check "the vault executable is in the consumer's output (actorvault-vault/ActorVault.Host.dll)" test -f "$out/actorvault-vault/ActorVault.Host.dll" -a -f "$out/actorvault-vault/ActorVault.Host.runtimeconfig.json"
 check "and only there (so the lease below used the packaged one)" test ! -e "$out/ActorVault.Host.dll" -a ! -e "$out/actorvault"
 check "the worker (IVault injected, options from appsettings.json) leases, reports Healthy, meters, and stops with exit 0" bash -c "cd '$out' && printed=\$(timeout 120 ./Consumer); rc=\$?; echo \"\$printed\"; [ \$rc -eq 0 ] && grep -q 'consumer: leased 14 bytes for 5 s .*health Healthy; 1 lease request(s) metered' <<<\"\$printed\""
+# Every file in the vault folder is one the running vault maps, or is listed here with its reason.
+vault_folder_check() {
+  local maps="$work/vault.maps" dir="$out/actorvault-vault"
+  (cd "$out" && CONSUMER_MAPS_OUT="$maps" timeout 120 ./Consumer >/dev/null) || return 1
+  if [ "$(cat "$maps")" = unreadable ]; then echo "skipped: not root, a non-dumpable vault's maps are unreadable"; return 0; fi
+  local unmapped=0 f
+  while IFS= read -r f; do
+    case "${f#"$dir"/}" in
+      ActorVault.Host.deps.json|ActorVault.Host.runtimeconfig.json) continue ;;  # read by the host at start, not mapped
+      System.CommandLine.dll) continue ;;  # the CLI half of the same executable (demo, serve, exec, …); vault mode never loads it
+      Newtonsoft.Json.dll|Google.Protobuf.dll|DotNetty.*.dll) continue ;;  # dependencies of Akka/Akka.Remote, loaded only on paths the vault's own transport never takes
+      Microsoft.Extensions.Compliance.*.dll|Microsoft.Extensions.Configuration*.dll|Microsoft.Extensions.DependencyInjection*.dll|Microsoft.Extensions.Logging.dll|Microsoft.Extensions.ObjectPool.dll|Microsoft.Extensions.Options*.dll|Microsoft.Extensions.Primitives.dll) continue ;;  # ActorVault.dll's application side (RedactingLogger on Compliance.Redaction, options); the vault process never loads them
+      System.Configuration.ConfigurationManager.dll|System.Drawing.Common.dll|System.Security.Permissions.dll|System.Security.Cryptography.ProtectedData.dll|System.Windows.Extensions.dll|Microsoft.Win32.SystemEvents.dll|runtimes/unix/lib/net6.0/System.Drawing.Common.dll) continue ;;  # Akka's app.config support and its closure (not used: HOCON comes from code)
+    esac
+    grep -qF "$f" "$maps" || { echo "in the vault folder but not mapped by the vault, and no reason listed: ${f#"$dir"/}"; unmapped=$((unmapped + 1)); }
+  done < <(find "$dir" -type f | sort)
+  echo "vault folder: $(find "$dir" -type f | wc -l) files, $(du -sb "$dir" | cut -f1) bytes"
+  [ "$unmapped" -eq 0 ]
+}
+check "the vault folder holds only what the vault maps (or a listed reason)" vault_folder_check
 check "dotnet publish carries the vault too" bash -c "dotnet publish '$work/consumer' -c Release -o '$work/publish' && test -f '$work/publish/actorvault-vault/ActorVault.Host.dll'"
 
 check "dotnet tool install ActorVault.Tool $version" dotnet tool install --tool-path "$work/tool" --add-source "$packages" --version "$version" ActorVault.Tool
