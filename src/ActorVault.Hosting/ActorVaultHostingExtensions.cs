@@ -4,14 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ActorVault.Hosting;
 
-/// <summary>Registry key of ActorVault's supervisor actor (<c>IRequiredActor&lt;ActorVaultSupervisor&gt;</c>).</summary>
-public sealed class ActorVaultSupervisor
-{
-    private ActorVaultSupervisor()
-    {
-    }
-}
-
 /// <summary>
 /// Holds the <see cref="VaultClient"/> that <see cref="ActorVaultHostingExtensions.WithActorVault(AkkaConfigurationBuilder, VaultClientOptions)"/>
 /// started with the application's actor system; <c>services.AddActorVault()</c> exposes it as <see cref="IVault"/>.
@@ -57,8 +49,9 @@ public static class ActorVaultHostingExtensions
 
     /// <summary>
     /// Starts the vault with the application's actor system: the vault link is its own loopback-only
-    /// system, so the application keeps its own transport; the supervisor is registered under
-    /// <see cref="ActorVaultSupervisor"/>; the application's CoordinatedShutdown stops the vault.
+    /// system, so the application keeps its own transport; the application's CoordinatedShutdown stops
+    /// the vault. Actors reach the vault through <see cref="IVault"/> (dependency injection); the
+    /// supervisor actor speaks only an internal protocol, so it is not in the actor registry.
     /// The options that are set are also prepended (<see cref="HoconAddMode.Prepend"/>) to the
     /// application's HOCON as an <c>actorvault { … }</c> section, so its config shows what the vault runs with.
     /// </summary>
@@ -97,7 +90,6 @@ public static class ActorVaultHostingExtensions
             {
                 // The application's own actorvault.* HOCON counts too (the options above were prepended to it).
                 VaultClient client = await VaultClient.StartAsync(system.Settings.Config, options).ConfigureAwait(false);
-                registry.Register<ActorVaultSupervisor>(client.Supervisor);
                 // State changes and the audit trail on the application's own event stream too.
                 IActorRef forwarder = client.LinkSystem.ActorOf(Props.Create(() => new EventForwarder(system.EventStream)).WithDeploy(Deploy.Local), "app-event-forwarder");
                 client.LinkSystem.EventStream.Subscribe(forwarder, typeof(VaultStateChanged));

@@ -81,8 +81,8 @@ public sealed partial class VaultClient : IVault
     /// <summary>Process id of the current vault child (0 while none runs).</summary>
     public int VaultPid => _view.Current.VaultPid;
 
-    /// <summary>The supervisor actor, for Akka applications that want to watch it or talk to it directly.</summary>
-    public IActorRef Supervisor => _supervisor;
+    /// <summary>The supervisor actor (internal protocol only: tests and fault injection).</summary>
+    internal IActorRef Supervisor => _supervisor;
 
     /// <summary>The link actor system (loopback only) that hosts the supervisor.</summary>
     public ActorSystem LinkSystem => _system;
