@@ -55,23 +55,7 @@ public sealed class OptionsOverloadSpecs : VaultHostingSpec
         VaultClient vault = await StartedVaultAsync();
         await vault.SetSecretAsync("db", "two"u8.ToArray().AsSpan(), Cancel);
 
-        var held = new CountdownEvent(2);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        async ValueTask<TimeSpan> Hold(SecretLease lease)
-        {
-            held.Signal();
-            await release.Task;
-            return lease.Deadline - lease.GrantedAt;
-        }
-
-        Task<TimeSpan> a = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
-        Task<TimeSpan> b = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
-        Assert.True(held.Wait(Patience, Cancel), "two leases were not granted");
-
-        await Assert.ThrowsAsync<LeaseCapacityException>(() => vault.WithSecretAsync("db", static s => s.Length, cancellationToken: Cancel));
-
-        release.TrySetResult();
-        foreach (TimeSpan ttl in await Task.WhenAll(a, b).WaitAsync(Patience, Cancel))
+        foreach (TimeSpan ttl in await TwoLeasesHeld_AThirdRefusedAsync(vault))
         {
             Assert.InRange(ttl, TimeSpan.FromSeconds(19), TimeSpan.FromSeconds(21));
         }
@@ -105,22 +89,8 @@ public sealed class ApplicationHoconSpecs : VaultHostingSpec
         Assert.Equal(3072, (await vault.GetStatusAsync(Cancel)).KeyBits);
 
         await vault.SetSecretAsync("db", "hocon"u8.ToArray().AsSpan(), Cancel);
-        var held = new CountdownEvent(2);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        async ValueTask<TimeSpan> Hold(SecretLease lease)
-        {
-            held.Signal();
-            await release.Task;
-            return lease.Deadline - lease.GrantedAt;
-        }
-
         // Two at once (max-concurrent = 2 from code, not 1 from HOCON); a third fails at once (capacity-wait 0s from HOCON).
-        Task<TimeSpan> a = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
-        Task<TimeSpan> b = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
-        Assert.True(held.Wait(Patience, Cancel), "two leases were not granted");
-        await Assert.ThrowsAsync<LeaseCapacityException>(() => vault.WithSecretAsync("db", static s => s.Length, cancellationToken: Cancel));
-        release.TrySetResult();
-        foreach (TimeSpan ttl in await Task.WhenAll(a, b).WaitAsync(Patience, Cancel))
+        foreach (TimeSpan ttl in await TwoLeasesHeld_AThirdRefusedAsync(vault))
         {
             Assert.Equal(TimeSpan.FromMilliseconds(1500), ttl); // default-ttl from HOCON
         }

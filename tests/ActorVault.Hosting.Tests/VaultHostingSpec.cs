@@ -37,6 +37,29 @@ public abstract class VaultHostingSpec : Akka.Hosting.TestKit.TestKit
     protected Task<VaultClient> StartedVaultAsync() =>
         Host.Services.GetRequiredService<ActorVaultHolder>().WhenStarted.WaitAsync(Patience, Cancel);
 
+    /// <summary>
+    /// Holds two leases of "db" at once, checks that a third is refused at once (capacity), releases
+    /// the two and returns the deadlines they were granted.
+    /// </summary>
+    protected static async Task<TimeSpan[]> TwoLeasesHeld_AThirdRefusedAsync(IVault vault)
+    {
+        using var held = new CountdownEvent(2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<TimeSpan> Hold(SecretLease lease)
+        {
+            held.Signal();
+            await release.Task;
+            return lease.Deadline - lease.GrantedAt;
+        }
+
+        Task<TimeSpan> a = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Task<TimeSpan> b = vault.WithSecretAsync("db", Hold, cancellationToken: Cancel);
+        Assert.True(held.Wait(Patience, Cancel), "two leases were not granted");
+        await Assert.ThrowsAsync<LeaseCapacityException>(() => vault.WithSecretAsync("db", static s => s.Length, cancellationToken: Cancel));
+        release.TrySetResult();
+        return await Task.WhenAll(a, b).WaitAsync(Patience, Cancel);
+    }
+
     /// <summary>Waits (on <see cref="IVault.StateChanged"/>, not by polling) until the vault is in <paramref name="state"/>.</summary>
     protected static async Task WaitForStateAsync(IVault vault, VaultState state)
     {

@@ -1,12 +1,6 @@
 using System.Security.Cryptography;
-using Akka.Actor;
-using Akka.Configuration;
-using ActorVault.Client;
-using ActorVault.Configuration;
 using ActorVault.Crypto;
-using ActorVault.Memory;
 using ActorVault.Protocol;
-using ActorVault.Serialization;
 using static ActorVault.Client.SupervisorProtocol;
 
 namespace ActorVault;

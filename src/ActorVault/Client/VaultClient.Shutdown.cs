@@ -1,9 +1,5 @@
-using System.Security.Cryptography;
 using Akka.Actor;
-using Akka.Configuration;
 using ActorVault.Client;
-using ActorVault.Configuration;
-using ActorVault.Crypto;
 using ActorVault.Memory;
 using ActorVault.Protocol;
 using ActorVault.Serialization;
