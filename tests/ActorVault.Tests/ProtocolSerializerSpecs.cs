@@ -55,6 +55,20 @@ public sealed class ProtocolSerializerSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void InProcessOnlyMessages_FaultInjectionAndTheSupervisorsOwn_CannotCrossTheLink()
+    {
+        // The fault-injection hooks and the supervisor/run messages are in-process only: the link's
+        // serializer refuses them, so no peer can send one (the envelope body must be a protocol type).
+        Type[] inProcess =
+        [
+            typeof(Vault.InjectGuardianFault), typeof(Client.SupervisorProtocol.InjectFault), typeof(Client.SupervisorProtocol.RunStatus),
+            typeof(Client.SupervisorProtocol.RunReady), typeof(Client.SupervisorProtocol.Request), typeof(Client.SupervisorProtocol.Stop),
+        ];
+        Assert.All(inProcess, t => Assert.False(ProtocolTypes.IsAllowed(t), $"{t} would be serializable on the link"));
+        Assert.All(inProcess, t => Assert.False(ProtocolTypes.IsAllowedName(t.AssemblyQualifiedName!)));
+    }
+
+    [Fact]
     public void ProtocolTypes_HoldNoSecretField()
     {
         foreach (Type t in ProtocolTypes.All)
