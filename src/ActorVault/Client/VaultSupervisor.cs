@@ -152,7 +152,7 @@ internal sealed partial class VaultSupervisor : ActorBase, IWithTimers
     {
         switch (message)
         {
-            case VaultProcessReady ready when _run is not null:
+            case VaultProcessReady ready when _run is not null && ready.Pid == _process?.Pid:
                 _guardianPath = ready.GuardianPath;
                 _run.Forward(ready);
                 return true;
