@@ -169,8 +169,9 @@ internal sealed partial class VaultSupervisor
         Timers.CancelAll();
         if (_state == VaultState.Stopped)
         {
-            EndRun(Unavailable());
+            // Zero first: a caller must never hear of the end before the session's buffers are zeroed.
             int zeroedOnStop = EndSession(cause);
+            EndRun(Unavailable());
             _log.Info("The vault exited as asked: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroedOnStop);
             foreach (IActorRef waiter in _stopWaiters)
             {
@@ -182,9 +183,9 @@ internal sealed partial class VaultSupervisor
         }
 
         var failure = new VaultUnavailableException($"The vault is unavailable: {cause}. It restarts locked; secrets must be entered again.", VaultState.Restarting);
+        int zeroed = EndSession(cause); // before the run (on its own thread) fails the pending requests
         EndRun(failure);
         FailQueued(failure);
-        int zeroed = EndSession(cause);
         _log.Warning("The vault died: {0}. {1} client-side secret buffer(s) zeroed.", cause, zeroed);
         if (!_ledger.EverStarted)
         {

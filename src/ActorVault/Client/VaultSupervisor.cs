@@ -136,8 +136,8 @@ internal sealed partial class VaultSupervisor : ActorBase, IWithTimers
         _process?.Kill();
         _process?.Dispose();
         _process = null;
+        EndSession(failure.Message); // zero first, then let the run fail what it held
         EndRun(failure);
-        EndSession(failure.Message);
         FailQueued(failure);
         AnswerStartWaiters(failure);
         _state = state;
